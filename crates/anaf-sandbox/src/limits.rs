@@ -1,0 +1,124 @@
+//! ANAF's call budgets: a global per-minute limit answered with HTTP 429, and per-day limits
+//! per message or per company answered with HTTP 200 and a Romanian text (protocol §6). Days
+//! are calendar days in Bucharest.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{bucharest_day, seconds_to_next_minute};
+use crate::model::Env;
+
+/// Daily limits, each per the scope ANAF documents. Defaults are ANAF's published values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DailyLimits {
+    /// `stareMesaj` queries per upload index.
+    pub efactura_status: u32,
+    /// `descarcare` downloads per download id.
+    pub efactura_download: u32,
+    /// `listaMesajeFactura` queries per CIF.
+    pub efactura_list: u32,
+    /// `listaMesajePaginatieFactura` queries per CIF.
+    pub efactura_list_paged: u32,
+    /// RASP (buyer message) uploads per CIF.
+    pub efactura_rasp_uploads: u32,
+    /// e-Transport `stareMesaj` queries per upload index.
+    pub etransport_status: u32,
+    /// e-Transport `lista` queries per user.
+    pub etransport_list: u32,
+}
+
+impl Default for DailyLimits {
+    fn default() -> Self {
+        DailyLimits {
+            efactura_status: 100,
+            efactura_download: 10,
+            efactura_list: 1500,
+            efactura_list_paged: 100_000,
+            efactura_rasp_uploads: 1000,
+            etransport_status: 100,
+            etransport_list: 1000,
+        }
+    }
+}
+
+/// What a daily counter counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    EfacturaStatus(Env, u64),
+    EfacturaDownload(Env, u64),
+    EfacturaList(Env, String),
+    EfacturaListPaged(Env, String),
+    EfacturaRasp(Env, String),
+    EtransportStatus(Env, u64),
+    EtransportList(Env, String),
+}
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    day: Option<NaiveDate>,
+    daily: HashMap<Scope, u32>,
+    minute: i64,
+    in_minute: u32,
+}
+
+impl Counters {
+    /// Counts one call against `scope`; `Err(limit)` when the day's budget is already spent
+    /// (a refused call is not counted).
+    pub fn take_daily(&mut self, scope: Scope, limit: u32, now: DateTime<Utc>) -> Result<(), u32> {
+        let today = bucharest_day(now);
+        if self.day != Some(today) {
+            self.day = Some(today);
+            self.daily.clear();
+        }
+        let used = self.daily.entry(scope).or_insert(0);
+        if *used >= limit {
+            return Err(limit);
+        }
+        *used += 1;
+        Ok(())
+    }
+
+    /// Counts one call against the per-minute budget; `Err(retry_after_seconds)` when spent.
+    pub fn take_minute(&mut self, limit: u32, now: DateTime<Utc>) -> Result<(), u64> {
+        let minute = now.timestamp().div_euclid(60);
+        if minute != self.minute {
+            self.minute = minute;
+            self.in_minute = 0;
+        }
+        if self.in_minute >= limit {
+            return Err(seconds_to_next_minute(now));
+        }
+        self.in_minute += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn daily_budget_resets_at_bucharest_midnight() {
+        let mut c = Counters::default();
+        let late = Utc.with_ymd_and_hms(2026, 7, 1, 20, 59, 0).unwrap(); // 23:59 in Bucharest (UTC+3)
+        let scope = || Scope::EfacturaDownload(Env::Test, 7);
+        assert!(c.take_daily(scope(), 2, late).is_ok());
+        assert!(c.take_daily(scope(), 2, late).is_ok());
+        assert_eq!(c.take_daily(scope(), 2, late), Err(2));
+        let next_day = Utc.with_ymd_and_hms(2026, 7, 1, 21, 0, 0).unwrap();
+        assert!(c.take_daily(scope(), 2, next_day).is_ok());
+    }
+
+    #[test]
+    fn minute_budget_reports_retry_after() {
+        let mut c = Counters::default();
+        let t = Utc.with_ymd_and_hms(2026, 7, 1, 10, 0, 45).unwrap();
+        assert!(c.take_minute(1, t).is_ok());
+        assert_eq!(c.take_minute(1, t), Err(15));
+        assert!(c.take_minute(1, t + chrono::Duration::seconds(15)).is_ok());
+    }
+}

@@ -1,0 +1,107 @@
+//! `anaf-sandbox`: runs the emulator until interrupted and prints how to reach it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anaf_sandbox::{Sandbox, SandboxOptions};
+use clap::Parser;
+
+/// Offline emulator of ANAF's OAuth IdP and APIs (e-Factura, e-Transport, TestOauth).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to listen on. Keep it on loopback: the sandbox has no authentication of its own.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Seconds an upload stays "in prelucrare".
+    #[arg(long, default_value_t = 2.0)]
+    processing_delay: f64,
+    /// Seconds between processing and the message appearing in the lists.
+    #[arg(long, default_value_t = 1.0)]
+    indexing_lag: f64,
+    /// Requests per minute before HTTP 429.
+    #[arg(long, default_value_t = 1000)]
+    per_minute_limit: u32,
+    /// Fixed client ID for the default application (random when absent).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Fixed client secret for the default application (random when absent).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// Callback URL(s) of the default application.
+    #[arg(long = "redirect-uri", default_value = anaf_sandbox::DEFAULT_REDIRECT_URI)]
+    redirect_uris: Vec<String>,
+    /// Print the startup information as JSON (for scripts).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let options = SandboxOptions {
+        bind: SocketAddr::new(args.bind, args.port),
+        processing_delay: Duration::from_secs_f64(args.processing_delay.max(0.0)),
+        indexing_lag: Duration::from_secs_f64(args.indexing_lag.max(0.0)),
+        per_minute_limit: args.per_minute_limit,
+        default_client_id: args.client_id,
+        default_client_secret: args.client_secret,
+        default_redirect_uris: args.redirect_uris,
+        ..SandboxOptions::default()
+    };
+    let sandbox = match Sandbox::start(options) {
+        Ok(sandbox) => sandbox,
+        Err(e) => {
+            eprintln!("anaf-sandbox: {e}");
+            std::process::exit(1);
+        }
+    };
+    let info = sandbox.info();
+    if args.json {
+        println!("{}", serde_json::to_string(&info).expect("serializable"));
+    } else {
+        println!("anaf-sandbox listening on {}", info.base_url);
+        println!("  base URL (logincert, api, webservicesp): {}", info.base_url);
+        println!("  application:   {}", info.application.name);
+        println!("    client_id:     {}", info.application.client_id);
+        println!("    client_secret: {}", info.application.client_secret);
+        println!("    redirect_uri:  {}", info.application.redirect_uris.join(", "));
+        println!(
+            "  identity:      {} (serial {})",
+            info.identity.name, info.identity.serial
+        );
+        let cifs: Vec<&str> = info.identity.cifs.iter().map(String::as_str).collect();
+        println!("    CIFs:          {}", cifs.join(", "));
+        println!("  admin API:     {}/_sandbox/", info.base_url);
+        println!("Press Ctrl-C to stop.");
+    }
+    // Block until interrupted; the server runs on the sandbox's own threads.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _ = ctrlc_channel(tx);
+    let _ = rx.recv();
+    drop(sandbox);
+}
+
+/// Waits for SIGINT/SIGTERM on a small runtime and signals the main thread.
+fn ctrlc_channel(tx: std::sync::mpsc::Sender<()>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        let _ = tx.send(());
+    });
+    Ok(())
+}
