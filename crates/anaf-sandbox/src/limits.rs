@@ -44,6 +44,21 @@ impl Default for DailyLimits {
     }
 }
 
+impl DailyLimits {
+    /// No daily limit at all (load tests).
+    pub fn unlimited() -> DailyLimits {
+        DailyLimits {
+            efactura_status: u32::MAX,
+            efactura_download: u32::MAX,
+            efactura_list: u32::MAX,
+            efactura_list_paged: u32::MAX,
+            efactura_rasp_uploads: u32::MAX,
+            etransport_status: u32::MAX,
+            etransport_list: u32::MAX,
+        }
+    }
+}
+
 /// What a daily counter counts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {

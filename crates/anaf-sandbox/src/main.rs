@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anaf_sandbox::{Sandbox, SandboxOptions};
+use anaf_sandbox::{DailyLimits, Sandbox, SandboxOptions};
 use clap::Parser;
 
 /// Offline emulator of ANAF's OAuth IdP and APIs (e-Factura, e-Transport, TestOauth).
@@ -25,6 +25,9 @@ struct Args {
     /// Requests per minute before HTTP 429.
     #[arg(long, default_value_t = 1000)]
     per_minute_limit: u32,
+    /// Turn ANAF's daily limits off (for load tests of your own software).
+    #[arg(long)]
+    no_daily_limits: bool,
     /// Fixed client ID for the default application (random when absent).
     #[arg(long)]
     client_id: Option<String>,
@@ -46,6 +49,11 @@ fn main() {
         processing_delay: Duration::from_secs_f64(args.processing_delay.max(0.0)),
         indexing_lag: Duration::from_secs_f64(args.indexing_lag.max(0.0)),
         per_minute_limit: args.per_minute_limit,
+        daily_limits: if args.no_daily_limits {
+            DailyLimits::unlimited()
+        } else {
+            DailyLimits::default()
+        },
         default_client_id: args.client_id,
         default_client_secret: args.client_secret,
         default_redirect_uris: args.redirect_uris,

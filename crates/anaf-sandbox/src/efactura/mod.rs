@@ -72,6 +72,8 @@ pub(crate) struct Message {
     pub tip: &'static str,
     pub detalii: String,
     pub created_at: DateTime<Utc>,
+    /// `data_creare`, formatted once (lists print it for every message of every call).
+    pub created_stamp: String,
 }
 
 #[derive(Clone, Debug)]
@@ -275,6 +277,7 @@ fn accept_invoice(
             tip,
             detalii: detalii.clone(),
             created_at: listed_at,
+            created_stamp: minute_stamp(listed_at),
         };
         // Self-billing: the buyer sends on the seller's behalf, so the sender's list is the
         // buyer's and the seller receives the invoice.
@@ -324,6 +327,7 @@ fn accept_invoice(
                 tip: "ERORI FACTURA",
                 detalii,
                 created_at: listed_at,
+                created_stamp: minute_stamp(listed_at),
             },
         );
         let owners = vec![seller_or_param.clone(), upload.cif.clone()];
@@ -372,6 +376,7 @@ fn accept_rasp(state: &mut SandboxState, env: Env, upload: &mut Upload, root: &x
                 tip: "ERORI FACTURA",
                 detalii: format!("Erori de validare identificate la mesajul primit cu id_incarcare={index}"),
                 created_at: listed_at,
+                created_stamp: minute_stamp(listed_at),
             },
         );
         state.efactura.downloads.insert(
@@ -395,6 +400,7 @@ fn accept_rasp(state: &mut SandboxState, env: Env, upload: &mut Upload, root: &x
         tip,
         detalii,
         created_at: listed_at,
+        created_stamp: minute_stamp(listed_at),
     };
     state.efactura.post(
         env,
@@ -640,7 +646,7 @@ fn filter_valid(filter: Option<&str>) -> bool {
 
 fn message_json(cif: &str, m: &Message) -> Value {
     json!({
-        "data_creare": minute_stamp(m.created_at),
+        "data_creare": m.created_stamp,
         "cif": cif,
         "id_solicitare": m.upload_index.to_string(),
         "detalii": m.detalii,
@@ -1179,6 +1185,7 @@ pub(crate) fn seed_received(
                     tip,
                     detalii: detalii.clone(),
                     created_at: at,
+                    created_stamp: minute_stamp(at),
                 },
             );
         }

@@ -1,0 +1,170 @@
+//! ANAF's answer ZIP: `{N}.xml` (the invoice, or ANAF's error document for a `nok`) and
+//! `semnatura_{N}.xml` (the Ministry of Finance's signature). The bytes are kept exactly as
+//! received, and the same parser opens a ZIP the user already has (e.g. saved from the SPV
+//! web page).
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::error::{Error, ErrorKind};
+
+const ERRORS_NAMESPACE: &str = "mfp:anaf:dgti:efactura:mesajEroriFactuta:v1";
+
+/// A downloaded (or saved) answer archive.
+#[derive(Clone)]
+pub struct Archive {
+    zip: Bytes,
+    document_name: String,
+    signature_name: String,
+    upload_id: Option<u64>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive")
+            .field("size", &self.zip.len())
+            .field("document", &self.document_name)
+            .field("signature", &self.signature_name)
+            .finish()
+    }
+}
+
+fn bad_zip(message: impl Into<String>) -> Error {
+    Error::invalid_input("zip", message)
+}
+
+impl Archive {
+    /// Opens an archive from its bytes; checks that it holds `{N}.xml` and
+    /// `semnatura_{N}.xml` (in any order). Nothing is decompressed yet.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Archive, Error> {
+        let zip = bytes.into();
+        let archive =
+            zip::ZipArchive::new(Cursor::new(zip.clone())).map_err(|e| bad_zip(format!("not a ZIP archive: {e}")))?;
+        let names: Vec<String> = archive
+            .file_names()
+            .map(|name| name.map(|n| n.into_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad_zip(format!("unreadable entry name: {e}")))?;
+        let signature_name = names
+            .iter()
+            .find(|n| n.starts_with("semnatura_") && n.ends_with(".xml"))
+            .cloned()
+            .ok_or_else(|| bad_zip(format!("no semnatura_*.xml in the archive (it holds {names:?})")))?;
+        let document_name = names
+            .iter()
+            .find(|n| n.ends_with(".xml") && **n != signature_name)
+            .cloned()
+            .ok_or_else(|| bad_zip(format!("no document in the archive (it holds {names:?})")))?;
+        let upload_id = document_name.strip_suffix(".xml").and_then(|n| n.parse().ok());
+        Ok(Archive {
+            zip,
+            document_name,
+            signature_name,
+            upload_id,
+        })
+    }
+
+    pub fn open(path: impl AsRef<Path>) -> Result<Archive, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, format!("cannot read {}", path.display()))
+                .with_field("zip")
+                .with_source(e)
+        })?;
+        Archive::from_bytes(bytes)
+    }
+
+    /// The archive exactly as ANAF sent it.
+    pub fn zip_bytes(&self) -> &Bytes {
+        &self.zip
+    }
+
+    /// The upload index `N` the file names carry.
+    pub fn upload_id(&self) -> Option<u64> {
+        self.upload_id
+    }
+
+    pub fn document_name(&self) -> &str {
+        &self.document_name
+    }
+
+    pub fn signature_name(&self) -> &str {
+        &self.signature_name
+    }
+
+    fn read(&self, name: &str) -> Result<Vec<u8>, Error> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(self.zip.clone())).map_err(|e| bad_zip(e.to_string()))?;
+        let mut file = archive.by_name(name).map_err(|e| bad_zip(format!("{name}: {e}")))?;
+        let mut content = Vec::with_capacity(file.size().min(64 << 20) as usize);
+        file.read_to_end(&mut content)
+            .map_err(|e| bad_zip(format!("{name} cannot be decompressed: {e}")))?;
+        Ok(content)
+    }
+
+    /// `{N}.xml`: the invoice (for `ok` and received invoices) or ANAF's error document.
+    pub fn document(&self) -> Result<Vec<u8>, Error> {
+        self.read(&self.document_name)
+    }
+
+    /// `semnatura_{N}.xml`: the signature (pass it with the document to `verify_signature`).
+    pub fn signature(&self) -> Result<Vec<u8>, Error> {
+        self.read(&self.signature_name)
+    }
+
+    /// ANAF's error document, parsed, when the archive answers a `nok`.
+    pub fn error_report(&self) -> Result<Option<ErrorReport>, Error> {
+        ErrorReport::parse(&self.document()?)
+    }
+}
+
+/// ANAF's reasons for refusing an invoice (the `nok` document).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// `Index_incarcare`.
+    pub upload_id: Option<u64>,
+    /// `Cif_emitent`.
+    pub seller_cif: Option<String>,
+    /// Each `<Error errorMessage=...>`, as ANAF wrote it.
+    pub messages: Vec<String>,
+}
+
+impl ErrorReport {
+    /// Parses an error document; `None` when the XML is something else (an invoice).
+    pub fn parse(document: &[u8]) -> Result<Option<ErrorReport>, Error> {
+        let header = match crate::anaf_xml::parse_header(document) {
+            Ok(header) => header,
+            Err(_) => return Ok(None),
+        };
+        if header.namespace.as_deref() != Some(ERRORS_NAMESPACE) {
+            return Ok(None);
+        }
+        Ok(Some(ErrorReport {
+            upload_id: header.attr("Index_incarcare").and_then(|v| v.trim().parse().ok()),
+            seller_cif: header.attr("Cif_emitent").map(str::to_owned),
+            messages: header.errors,
+        }))
+    }
+
+    /// The earlier upload this invoice duplicates, if that is why it was refused.
+    pub fn duplicate_of(&self) -> Option<u64> {
+        self.messages
+            .iter()
+            .find(|m| m.contains("Factura a mai fost transmisa anterior"))
+            .and_then(|m| crate::error::from_anaf_text(m, 200).previous_upload_id())
+    }
+
+    /// The report as an error: [`ErrorKind::DuplicateInvoice`] for a duplicate, else
+    /// [`ErrorKind::InvalidInput`] carrying ANAF's messages.
+    pub fn to_error(&self) -> Error {
+        if let Some(text) = self
+            .messages
+            .iter()
+            .find(|m| m.contains("Factura a mai fost transmisa anterior"))
+        {
+            return crate::error::from_anaf_text(text, 200);
+        }
+        Error::invalid_input("xml", "ANAF refused the invoice").with_anaf_message(self.messages.join("\n"))
+    }
+}

@@ -1,0 +1,326 @@
+//! RO e-Transport: declare road transports of goods, get their UIT (the transport's unique
+//! code), follow their state, list them.
+
+use std::fmt;
+
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+
+use crate::cif::Cif;
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, LimitScope, from_anaf_text};
+use crate::transport::Call;
+
+/// A UIT (Unic Identificator de Transport): 14 characters from digits and capitals without
+/// O, I, Z, S, G, B, then two digits that are the last two digits of the sum of the first 14
+/// characters' ASCII codes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uit(String);
+
+const UIT_ALPHABET: &[u8] = b"0123456789ACDEFHJKLMNPQRTUVWXY";
+
+impl Uit {
+    pub fn parse(text: &str) -> Result<Uit, Error> {
+        let text = text.trim();
+        let bytes = text.as_bytes();
+        if bytes.len() != 16
+            || !bytes[..14].iter().all(|b| UIT_ALPHABET.contains(b))
+            || !bytes[14..].iter().all(u8::is_ascii_digit)
+        {
+            return Err(Error::invalid_input(
+                "uit",
+                format!("{text:?} is not a UIT (16 characters, see the UIT format)"),
+            ));
+        }
+        let sum: u32 = bytes[..14].iter().map(|&b| u32::from(b)).sum();
+        if format!("{:02}", sum % 100) != text[14..] {
+            return Err(Error::invalid_input(
+                "uit",
+                format!("{text:?} is not a valid UIT: its check digits are wrong"),
+            ));
+        }
+        Ok(Uit(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Uit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The declaration schema version (`versiune`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SchemaVersion {
+    V1,
+    #[default]
+    V2,
+}
+
+/// ANAF's receipt for a declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportReceipt {
+    pub upload_id: u64,
+    /// Issued at once, valid only once `status` says `ok`.
+    pub uit: Option<Uit>,
+    /// The UIT exactly as ANAF sent it.
+    pub raw_uit: String,
+    pub reference: String,
+    pub trace_id: Option<String>,
+    /// `atentie`: ANAF's reminder that the UIT is valid only after `status` says `ok`.
+    pub warning: Option<String>,
+    pub response_time: String,
+}
+
+/// The state of a declaration, with ANAF's errors for `nok`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportState {
+    InProgress,
+    Ok,
+    Nok { errors: Vec<String> },
+    RejectedXml,
+}
+
+impl TransportState {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TransportState::InProgress => "in_progress",
+            TransportState::Ok => "ok",
+            TransportState::Nok { .. } => "nok",
+            TransportState::RejectedXml => "rejected_xml",
+        }
+    }
+}
+
+/// One entry of the e-Transport list. The typed fields cover what programs usually need; the
+/// full record ANAF sent is in `raw`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransportRecord {
+    pub upload_id: String,
+    pub uit: Option<String>,
+    pub declarant_cif: String,
+    pub reference: Option<String>,
+    /// `tip`: NOT (notification), COR, DEL, CON, MVH.
+    pub kind: Option<String>,
+    /// `stare`: OK or ERR.
+    pub state: Option<String>,
+    /// `tip_op`: operation type code (30: domestic transport, ...).
+    pub operation: Option<String>,
+    pub created_at: Option<DateTime<FixedOffset>>,
+    pub vehicle: Option<String>,
+    /// Messages ANAF attached (`mesaje[].mesaj`), e.g. why it was refused.
+    pub messages: Vec<String>,
+    pub raw: Value,
+}
+
+/// The e-Transport operations of a [`Client`].
+#[derive(Clone, Copy, Debug)]
+pub struct ETransport<'a> {
+    pub(crate) client: &'a Client,
+}
+
+fn json(body: &Bytes, what: &str) -> Result<Value, Error> {
+    serde_json::from_slice(body).map_err(|_| Error::unexpected(200, what, body))
+}
+
+/// The `Errors` array of an e-Transport answer, as texts.
+fn errors(value: &Value) -> Vec<String> {
+    value
+        .get("Errors")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| e.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn string(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl ETransport<'_> {
+    fn url(&self, path: &str) -> url::Url {
+        self.client.api_url(&format!(
+            "{}/ETRANSPORT/ws/v1/{path}",
+            self.client.environment().segment()
+        ))
+    }
+
+    /// Uploads a declaration for `cif` (schema v2 unless told otherwise). Never retried.
+    pub async fn upload(
+        &self,
+        xml: impl Into<Bytes>,
+        cif: &str,
+        version: SchemaVersion,
+    ) -> Result<TransportReceipt, Error> {
+        let cif = Cif::parse(cif)?;
+        let version = match version {
+            SchemaVersion::V1 => "1",
+            SchemaVersion::V2 => "2",
+        };
+        let url = self.url(&format!("upload/ETRANSP/{}/{version}", cif.as_str()));
+        let reply = self
+            .client
+            .send(Call::post("etransport.upload", url, xml.into(), "application/xml").once())
+            .await?
+            .check()?;
+        let answer = json(&reply.body, "e-Transport upload answer")?;
+        if let Some(text) = errors(&answer).first() {
+            return Err(from_anaf_text(text, reply.status));
+        }
+        let upload_id = answer
+            .get("index_incarcare")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+        let Some(upload_id) = upload_id else {
+            return Err(Error::unexpected(
+                reply.status,
+                "e-Transport upload answer without index_incarcare",
+                &reply.body,
+            ));
+        };
+        let raw_uit = string(&answer, "UIT").unwrap_or_default();
+        Ok(TransportReceipt {
+            upload_id,
+            uit: Uit::parse(&raw_uit).ok(),
+            raw_uit,
+            reference: string(&answer, "ref_declarant").unwrap_or_default(),
+            trace_id: string(&answer, "trace_id"),
+            warning: string(&answer, "atentie"),
+            response_time: string(&answer, "dateResponse").unwrap_or_default(),
+        })
+    }
+
+    pub async fn status(&self, upload_id: u64) -> Result<TransportState, Error> {
+        let url = self.url(&format!("stareMesaj/{upload_id}"));
+        let reply = self.client.send(Call::get("etransport.status", url)).await?.check()?;
+        let answer = json(&reply.body, "e-Transport state answer")?;
+        let errors = errors(&answer);
+        match answer.get("stare").and_then(Value::as_str).map(str::trim) {
+            Some("ok") => Ok(TransportState::Ok),
+            Some("in prelucrare") => Ok(TransportState::InProgress),
+            Some("XML cu erori nepreluat de sistem") => Ok(TransportState::RejectedXml),
+            Some("nok") => Ok(TransportState::Nok { errors }),
+            _ => Err(match errors.first() {
+                Some(text) => from_anaf_text(text, reply.status),
+                None => Error::unexpected(reply.status, "e-Transport state answer", &reply.body),
+            }),
+        }
+    }
+
+    /// Declarations of the last `days` (1 to 60) for `cif`. Empty when there are none.
+    pub async fn list(&self, cif: &str, days: u32) -> Result<Vec<TransportRecord>, Error> {
+        let cif = Cif::parse(cif)?;
+        if !(1..=60).contains(&days) {
+            return Err(Error::invalid_input(
+                "zile",
+                format!("days must be between 1 and 60, not {days}"),
+            ));
+        }
+        let url = self.url(&format!("lista/{days}/{}", cif.as_str()));
+        let reply = self.client.send(Call::get("etransport.list", url)).await?.check()?;
+        let answer = json(&reply.body, "e-Transport list answer")?;
+        if let Some(text) = errors(&answer).first() {
+            if text.starts_with("Nu exista mesaje") {
+                return Ok(Vec::new());
+            }
+            let error = from_anaf_text(text, reply.status);
+            // The e-Transport list budget counts per user, not per CIF.
+            return Err(if error.kind() == ErrorKind::DailyLimit {
+                error.with_limit_scope(LimitScope::User)
+            } else {
+                error
+            });
+        }
+        let records = answer
+            .get("mesaje")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(records
+            .into_iter()
+            .map(|raw| TransportRecord {
+                upload_id: string(&raw, "id_incarcare").unwrap_or_default(),
+                uit: string(&raw, "uit"),
+                declarant_cif: string(&raw, "cod_decl").unwrap_or_default(),
+                reference: string(&raw, "ref_decl"),
+                kind: string(&raw, "tip"),
+                state: string(&raw, "stare"),
+                operation: string(&raw, "tip_op"),
+                created_at: string(&raw, "data_creare").and_then(|s| crate::efactura::bucharest_time(&s)),
+                vehicle: string(&raw, "nr_veh"),
+                messages: raw
+                    .get("mesaje")
+                    .and_then(Value::as_array)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|e| e.get("mesaj").and_then(Value::as_str).map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                raw,
+            })
+            .collect())
+    }
+
+    /// Transports organised by `operator_cif` (`info`), optionally narrowed to a declarant,
+    /// a UIT or a declarant reference. Each entry is ANAF's JSON record. Empty when none.
+    pub async fn info(&self, operator_cif: &str, filter: InfoFilter<'_>) -> Result<Vec<Value>, Error> {
+        let cif = Cif::parse(operator_cif)?;
+        let mut url = self.url("info");
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("cui_op", cif.as_str());
+            if let Some(v) = filter.declarant_cif {
+                query.append_pair("cui_decl", v);
+            }
+            if let Some(v) = filter.uit {
+                query.append_pair("uit", v);
+            }
+            if let Some(v) = filter.reference {
+                query.append_pair("ref_decl", v);
+            }
+        }
+        let reply = self.client.send(Call::get("etransport.info", url)).await?.check()?;
+        match json(&reply.body, "e-Transport info answer")? {
+            Value::Array(records) => Ok(records),
+            other => match other.get("error").and_then(Value::as_str) {
+                Some(text) if text.starts_with("Nu exista informatii") => Ok(Vec::new()),
+                Some(text) => Err(from_anaf_text(text, reply.status)),
+                None => Err(Error::unexpected(reply.status, "e-Transport info answer", &reply.body)),
+            },
+        }
+    }
+}
+
+/// Optional narrowing of [`ETransport::info`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoFilter<'a> {
+    pub declarant_cif: Option<&'a str>,
+    pub uit: Option<&'a str>,
+    pub reference: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uit_checksum() {
+        // Fourteen '0' (ASCII 48) sum to 672, so the check digits are 72.
+        assert_eq!(Uit::parse("0000000000000072").unwrap().as_str(), "0000000000000072");
+        assert_eq!(Uit::parse("0000000000000073").unwrap_err().field(), Some("uit"));
+        assert!(Uit::parse("XAXAXAXAXAXAXAXA1").is_err());
+        assert!(Uit::parse("O000000000000072").is_err(), "O is not in the alphabet");
+    }
+}

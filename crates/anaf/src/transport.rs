@@ -1,0 +1,392 @@
+//! How requests travel: one connection pool per client, a per-minute limiter shared by its
+//! clones, retries with exponential backoff and jitter for idempotent calls only, one token
+//! refresh after a 401, per-request timeouts, and a tracing span per call.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use tracing::Instrument;
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+
+/// When to try an idempotent call again (uploads are never retried).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first; 1 disables retries.
+    pub max_attempts: u32,
+    /// First backoff; each retry doubles it (with full jitter) up to `max_delay`.
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// A 429 asking to wait longer than this is returned to the caller instead of waited out.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self
+            .initial_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let capped = exponential.min(self.max_delay);
+        // Full jitter: spreads retries of many clients hitting the same outage.
+        capped.mul_f64(fastrand::f64())
+    }
+}
+
+/// At most `per_minute` requests in any 60-second window (so in any calendar minute too).
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    per_minute: usize,
+    sent: Mutex<VecDeque<Instant>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Limiter {
+    pub fn new(per_minute: u32) -> Limiter {
+        Limiter {
+            per_minute: per_minute.max(1) as usize,
+            sent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                while sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+                    sent.pop_front();
+                }
+                if sent.len() < self.per_minute {
+                    sent.push_back(now);
+                    return;
+                }
+                WINDOW - now.duration_since(*sent.front().expect("full window"))
+            };
+            tracing::debug!(wait_ms = wait.as_millis() as u64, "per-minute budget spent; waiting");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Whether a call may be repeated without changing its effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    Idempotent,
+    /// Uploads: never sent twice by the client.
+    Once,
+}
+
+/// One request to ANAF.
+pub(crate) struct Call {
+    pub operation: &'static str,
+    pub method: reqwest::Method,
+    pub url: url::Url,
+    pub bearer: bool,
+    pub idempotency: Idempotency,
+    pub body: Option<(Bytes, &'static str)>,
+    pub multipart: Option<Box<dyn Fn() -> reqwest::multipart::Form + Send + Sync>>,
+}
+
+impl Call {
+    pub fn get(operation: &'static str, url: url::Url) -> Call {
+        Call {
+            operation,
+            method: reqwest::Method::GET,
+            url,
+            bearer: true,
+            idempotency: Idempotency::Idempotent,
+            body: None,
+            multipart: None,
+        }
+    }
+
+    pub fn post(operation: &'static str, url: url::Url, body: Bytes, content_type: &'static str) -> Call {
+        Call {
+            method: reqwest::Method::POST,
+            body: Some((body, content_type)),
+            ..Call::get(operation, url)
+        }
+    }
+
+    pub fn once(mut self) -> Call {
+        self.idempotency = Idempotency::Once;
+        self
+    }
+
+    pub fn public(mut self) -> Call {
+        self.bearer = false;
+        self
+    }
+}
+
+/// ANAF's answer, read in full.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Turns HTTP-level failures into errors: 401, 403, 404, 429, 4xx with Spring's JSON,
+    /// 5xx, and the firewall page that comes with HTTP 200.
+    pub fn check(self) -> Result<Reply, Error> {
+        match self.status {
+            // Only an HTML answer can be the firewall page; binary bodies are not scanned.
+            200..=299 if self.content_type().starts_with("text/html") => {
+                match crate::error::waf_rejection(&self.body) {
+                    Some(rejection) => Err(rejection),
+                    None => Ok(self),
+                }
+            }
+            200..=299 => Ok(self),
+            401 => Err(Error::new(ErrorKind::Unauthorized, "ANAF refused the access token")
+                .with_status(401)
+                .with_hint(
+                    "the token is expired or revoked, or the application was deleted (Renuntare OAuth); log in again",
+                )),
+            403 => Err(
+                Error::new(ErrorKind::Forbidden, "ANAF refused the token for this service")
+                    .with_status(403)
+                    .with_hint(
+                        "either the user (certificate) has no SPV right on this service, or the application is not \
+                 enrolled for it in the portal (Profil OAuth); any token still reaches TestOauth hello",
+                    ),
+            ),
+            404 => Err(Error::new(ErrorKind::NotFound, "no such endpoint")
+                .with_status(404)
+                .with_anaf_message(crate::error::excerpt(&self.body))
+                .with_hint("check the base URL and the environment (validare and transformare exist only in prod)")),
+            429 => {
+                let retry_after = retry_after(&self.headers).unwrap_or(Duration::from_secs(60));
+                Err(
+                    Error::new(ErrorKind::RateLimited, "ANAF's per-minute request budget is spent")
+                        .with_status(429)
+                        .with_retry_after(retry_after),
+                )
+            }
+            400..=499 => {
+                let message = serde_json::from_slice::<serde_json::Value>(&self.body)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned));
+                match message {
+                    Some(text) => Err(crate::error::from_anaf_text(&text, self.status)),
+                    None => Err(Error::unexpected(self.status, "client error", &self.body)),
+                }
+            }
+            status => Err(Error::unexpected(status, "server error", &self.body)),
+        }
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+pub(crate) fn transport_error(error: reqwest::Error) -> Error {
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Transport
+    };
+    let message = if error.is_timeout() {
+        "the request to ANAF timed out"
+    } else {
+        "the connection to ANAF failed"
+    };
+    Error::new(kind, message).with_source(error.without_url())
+}
+
+/// Reads a body into one buffer sized from Content-Length: no regrowth, so a download costs
+/// its size once.
+async fn read_body(mut response: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let mut buffer = BytesMut::with_capacity(response.content_length().unwrap_or(0).min(64 << 20) as usize);
+    while let Some(chunk) = response.chunk().await? {
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+impl Client {
+    /// Sends a call with the client's transport policy and returns ANAF's answer (not yet
+    /// checked: see [`Reply::check`]).
+    pub(crate) async fn send(&self, call: Call) -> Result<Reply, Error> {
+        let span = tracing::info_span!(
+            "anaf.call",
+            operation = call.operation,
+            method = %call.method,
+            endpoint = call.url.path(),
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        async {
+            let started = Instant::now();
+            let result = self.send_with_policy(&call).await;
+            let span = tracing::Span::current();
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            match &result {
+                Ok((reply, attempts)) => {
+                    span.record("status", reply.status);
+                    span.record("attempts", attempts);
+                    tracing::debug!("answered");
+                }
+                Err(error) => tracing::debug!(kind = %error.kind(), "failed"),
+            }
+            result.map(|(reply, _)| reply)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send_with_policy(&self, call: &Call) -> Result<(Reply, u32), Error> {
+        let policy = &self.inner.retry;
+        let idempotent = call.idempotency == Idempotency::Idempotent;
+        let mut attempt = 0u32;
+        let mut refreshed_after_401 = false;
+        loop {
+            attempt += 1;
+            if let Some(limiter) = &self.inner.limiter {
+                limiter.acquire().await;
+            }
+            let (token, generation) = if call.bearer {
+                let (token, generation) = self.access_token().await?;
+                (Some(token), generation)
+            } else {
+                (None, 0)
+            };
+            let mut request = self.inner.http.request(call.method.clone(), call.url.clone());
+            if let Some(token) = &token {
+                request = request.bearer_auth(token.expose());
+            }
+            if let Some((body, content_type)) = &call.body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(body.clone());
+            }
+            if let Some(form) = &call.multipart {
+                request = request.multipart(form());
+            }
+            let can_retry = idempotent && attempt < policy.max_attempts;
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    let connect = e.is_connect();
+                    let error = transport_error(e);
+                    if can_retry {
+                        tracing::debug!(attempt, kind = %error.kind(), "transient failure; retrying");
+                        tokio::time::sleep(policy.backoff(attempt)).await;
+                        continue;
+                    }
+                    // A connect failure never reached ANAF; anything later may have.
+                    return Err(if idempotent || connect {
+                        error
+                    } else {
+                        error.with_outcome_unknown()
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            if status == 401 && call.bearer && idempotent && !refreshed_after_401 && self.can_refresh() {
+                refreshed_after_401 = true;
+                tracing::debug!("401: refreshing the token once");
+                self.renew_after_401(generation, token.as_ref()).await?;
+                attempt -= 1;
+                continue;
+            }
+            if status == 429 && can_retry {
+                let wait = retry_after(response.headers()).unwrap_or_else(|| policy.backoff(attempt));
+                if wait <= policy.max_retry_after {
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "429: waiting as ANAF asks");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            if status >= 500 && can_retry {
+                tokio::time::sleep(policy.backoff(attempt)).await;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let body = match read_body(response).await {
+                Ok(body) => body,
+                Err(e) if can_retry => {
+                    tracing::debug!(attempt, "body interrupted; retrying: {e}");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => {
+                    let error = transport_error(e);
+                    return Err(if idempotent {
+                        error
+                    } else {
+                        error.with_outcome_unknown()
+                    });
+                }
+            };
+            return Ok((Reply { status, headers, body }, attempt));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        let policy = RetryPolicy {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+            ..Default::default()
+        };
+        for attempt in 1..10 {
+            assert!(policy.backoff(attempt) <= Duration::from_millis(300));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limiter_never_admits_more_than_the_budget_in_a_window() {
+        let limiter = Limiter::new(3);
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            limiter.acquire().await;
+        }
+        assert!(start.elapsed() < Duration::from_secs(1));
+        // The fourth waits for the window (the paused clock jumps instead of sleeping).
+        let fourth = tokio::time::timeout(Duration::from_secs(1), limiter.acquire()).await;
+        assert!(fourth.is_err(), "the fourth request must wait");
+    }
+}

@@ -1,0 +1,99 @@
+//! Shared by the client's integration tests: a sandbox, and clients logged in to it over
+//! real HTTP.
+
+#![allow(dead_code)]
+
+use anaf::{Application, Client, ClientBuilder, Environment, RetryPolicy};
+use anaf_sandbox::{AuthorizeRequest, Sandbox, SandboxOptions};
+
+pub const CIF: &str = "8000000000";
+pub const OTHER_OWN_CIF: &str = "12345674";
+pub const PARTNER: &str = anaf_sandbox::PARTNER_CIF;
+pub const SERIAL: &str = anaf_sandbox::DEFAULT_SERIAL;
+
+pub fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions::instant()).expect("sandbox starts")
+}
+
+pub fn sandbox_with(options: SandboxOptions) -> Sandbox {
+    Sandbox::start(options).expect("sandbox starts")
+}
+
+pub fn application(sandbox: &Sandbox) -> Application {
+    let app = sandbox.default_application();
+    Application::new(app.client_id, app.client_secret, app.redirect_uris[0].clone())
+}
+
+/// A builder pointed at the sandbox, with the default application, no retry delays.
+pub fn builder(sandbox: &Sandbox) -> ClientBuilder {
+    Client::builder()
+        .environment(Environment::Test)
+        .base_url(sandbox.base_url())
+        .unwrap()
+        .application(application(sandbox))
+        .retry_policy(RetryPolicy {
+            initial_delay: std::time::Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
+}
+
+/// A code for the default identity, as if the user had approved in the browser.
+pub fn code(sandbox: &Sandbox) -> String {
+    code_for(sandbox, SERIAL)
+}
+
+pub fn code_for(sandbox: &Sandbox, serial: &str) -> String {
+    let app = sandbox.default_application();
+    sandbox
+        .authorize(&AuthorizeRequest {
+            client_id: app.client_id,
+            redirect_uri: app.redirect_uris[0].clone(),
+            serial: serial.into(),
+            state: None,
+            token_content_type: "jwt".into(),
+        })
+        .unwrap()
+        .code
+}
+
+pub async fn logged_in(sandbox: &Sandbox) -> Client {
+    logged_in_with(sandbox, builder(sandbox)).await
+}
+
+pub async fn logged_in_with(sandbox: &Sandbox, builder: ClientBuilder) -> Client {
+    let client = builder.build().unwrap();
+    client
+        .oauth()
+        .exchange_code(&code(sandbox))
+        .await
+        .expect("code exchange");
+    client
+}
+
+/// How many refresh grants the sandbox served.
+pub fn refreshes(sandbox: &Sandbox) -> usize {
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.detail.as_deref() == Some("grant_type=refresh_token"))
+        .count()
+}
+
+pub fn requests_to(sandbox: &Sandbox, endpoint: &str) -> usize {
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint.as_deref() == Some(endpoint))
+        .count()
+}
+
+pub fn invoice(number: &str, seller: &str, buyer: &str) -> String {
+    anaf_sandbox::samples::invoice_xml(&anaf_sandbox::samples::InvoiceSpec::new(number, seller, buyer))
+}
+
+/// Makes the stored tokens look expired to the client (they stay valid at the sandbox).
+pub fn age_tokens(client: &Client) {
+    let mut tokens = client.oauth().tokens().unwrap().expect("logged in");
+    tokens.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    client.oauth().set_tokens(tokens).unwrap();
+}

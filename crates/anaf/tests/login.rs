@@ -1,0 +1,244 @@
+//! The desktop login helper end to end: HTTPS loopback listener, the sandbox's authorization
+//! page, state check, code exchange; and the paste fallback.
+
+mod common;
+
+use std::time::Duration;
+
+use anaf::{Application, ErrorKind, LoginOptions};
+use anaf_sandbox::{AppSpec, Sandbox, Service};
+use common::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn desktop_app(sandbox: &Sandbox, port: u16) -> Application {
+    let app = sandbox
+        .register_app(AppSpec {
+            name: "Desktop".into(),
+            redirect_uris: vec![format!("https://localhost:{port}/anaf/callback")],
+            services: vec![Service::EFactura, Service::ETransport],
+        })
+        .unwrap();
+    Application::new(app.client_id, app.client_secret, app.redirect_uris[0].clone())
+}
+
+/// Plays the user's browser: opens the authorization page, picks the identity, follows the
+/// redirect to the local HTTPS listener.
+async fn browser(sandbox_base: String, authorization_url: String) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(true) // the listener's certificate is self-signed, as in a real browser warning
+        .build()
+        .unwrap();
+    let page = http.get(&authorization_url).send().await.unwrap().text().await.unwrap();
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).unwrap() + marker.len();
+        page[start..].split('"').next().unwrap().to_owned()
+    };
+    let form = [
+        ("client_id", field("client_id")),
+        ("redirect_uri", field("redirect_uri")),
+        ("state", field("state")),
+        ("token_content_type", field("token_content_type")),
+        ("serial", SERIAL.to_owned()),
+        ("action", "approve".to_owned()),
+    ];
+    let redirect = http
+        .post(format!("{sandbox_base}/anaf-oauth2/v1/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let callback = redirect.headers()["location"].to_str().unwrap().to_owned();
+    http.get(&callback).send().await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn login_through_the_loopback_listener() {
+    let sandbox = sandbox();
+    let port = free_port();
+    let client = builder(&sandbox)
+        .application(desktop_app(&sandbox, port))
+        .build()
+        .unwrap();
+    let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (pem_tx, pem_rx) = std::sync::mpsc::channel();
+    let options = LoginOptions {
+        open_browser: false,
+        on_url: Some(Box::new(move |url| url_tx.send(url.to_owned()).unwrap())),
+        on_certificate: Some(Box::new(move |pem| pem_tx.send(pem.to_owned()).unwrap())),
+        paste: None,
+        timeout: Duration::from_secs(20),
+    };
+    let login_client = client.clone();
+    let login = tokio::spawn(async move { login_client.oauth().login_interactive(options).await });
+    let url = url_rx.recv().await.unwrap();
+    assert!(url.contains("token_content_type=jwt"));
+    let page = browser(sandbox.base_url().to_owned(), url).await;
+    assert!(page.contains("Autentificare reusita"));
+    let tokens = login.await.unwrap().unwrap();
+    assert!(tokens.expires_at > chrono::Utc::now());
+    assert!(pem_rx.recv().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(client.hello("desktop").await.unwrap().starts_with("Hello, desktop"));
+}
+
+#[tokio::test]
+async fn login_by_pasting_the_redirected_url() {
+    let sandbox = sandbox();
+    // A callback that is not a loopback URL: the listener cannot be used, pasting can.
+    let app = sandbox
+        .register_app(AppSpec {
+            name: "Web".into(),
+            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
+            services: vec![Service::EFactura],
+        })
+        .unwrap();
+    let client = builder(&sandbox)
+        .application(Application::new(
+            app.client_id.clone(),
+            app.client_secret.clone(),
+            app.redirect_uris[0].clone(),
+        ))
+        .build()
+        .unwrap();
+    let (url_tx, url_rx) = std::sync::mpsc::channel::<String>();
+    let base = sandbox.base_url().to_owned();
+    let options = LoginOptions {
+        open_browser: false,
+        on_url: Some(Box::new(move |url| url_tx.send(url.to_owned()).unwrap())),
+        on_certificate: None,
+        // The "user" pastes the URL the browser ended on.
+        paste: Some(Box::new(move || {
+            let url = url_rx.recv().unwrap();
+            let state = url::Url::parse(&url)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .unwrap()
+                .1
+                .into_owned();
+            Some(approve_without_browser(
+                &base,
+                &app.client_id,
+                &app.redirect_uris[0],
+                &state,
+            ))
+        })),
+        timeout: Duration::from_secs(20),
+    };
+    let tokens = client.oauth().login_interactive(options).await.unwrap();
+    assert!(tokens.refresh_expires_at.is_some());
+}
+
+/// Stand-in for "the user copies the address bar": approves on the sandbox page without a
+/// browser and returns the callback URL with code and state. Runs on the paste thread.
+fn approve_without_browser(base: &str, client_id: &str, redirect_uri: &str, state: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let form = [
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("state", state),
+            ("token_content_type", "jwt"),
+            ("serial", SERIAL),
+            ("action", "approve"),
+        ];
+        let response = http
+            .post(format!("{base}/anaf-oauth2/v1/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        response.headers()["location"].to_str().unwrap().to_owned()
+    })
+}
+
+#[tokio::test]
+async fn a_callback_that_cannot_be_listened_on_and_no_paste_is_refused() {
+    let sandbox = sandbox();
+    let app = sandbox
+        .register_app(AppSpec {
+            name: "Web".into(),
+            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
+            services: vec![Service::EFactura],
+        })
+        .unwrap();
+    let client = builder(&sandbox)
+        .application(Application::new(
+            app.client_id,
+            app.client_secret,
+            app.redirect_uris[0].clone(),
+        ))
+        .build()
+        .unwrap();
+    let options = LoginOptions {
+        open_browser: false,
+        ..Default::default()
+    };
+    let error = client.oauth().login_interactive(options).await.unwrap_err();
+    assert_eq!(
+        (error.kind(), error.field()),
+        (ErrorKind::InvalidInput, Some("redirect_uri"))
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_login_times_out() {
+    let sandbox = sandbox();
+    let client = builder(&sandbox)
+        .application(desktop_app(&sandbox, free_port()))
+        .build()
+        .unwrap();
+    let options = LoginOptions {
+        open_browser: false,
+        timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    assert_eq!(
+        client.oauth().login_interactive(options).await.unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+}
+
+#[tokio::test]
+async fn a_paste_prompt_closed_without_input_cancels_the_login() {
+    let sandbox = sandbox();
+    let app = sandbox
+        .register_app(AppSpec {
+            name: "Web".into(),
+            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
+            services: vec![Service::EFactura],
+        })
+        .unwrap();
+    let client = builder(&sandbox)
+        .application(Application::new(
+            app.client_id,
+            app.client_secret,
+            app.redirect_uris[0].clone(),
+        ))
+        .build()
+        .unwrap();
+    let options = LoginOptions {
+        open_browser: false,
+        paste: Some(Box::new(|| None)),
+        ..Default::default()
+    };
+    assert_eq!(
+        client.oauth().login_interactive(options).await.unwrap_err().kind(),
+        ErrorKind::Cancelled
+    );
+}
