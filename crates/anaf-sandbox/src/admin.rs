@@ -107,6 +107,7 @@ impl Shared {
             action: HistoryAction::Created,
             application: app.name.clone(),
             client_id: app.client_id.clone(),
+            services: app.services.clone(),
         });
         state.apps.insert(app.client_id.clone(), app.clone());
         Ok(app)
@@ -125,6 +126,7 @@ impl Shared {
             action: HistoryAction::Deleted,
             application: app.name,
             client_id: app.client_id,
+            services: app.services,
         });
         Ok(())
     }
@@ -211,6 +213,11 @@ impl Shared {
     }
 
     pub fn seed(&self, request: &SeedRequest) -> Result<Vec<u64>, SandboxError> {
+        if request.count > 100_000 || request.days_back > 60 {
+            return Err(SandboxError::InvalidInput(
+                "seed at most 100000 invoices, at most 60 days back (ANAF keeps messages 60 days)".into(),
+            ));
+        }
         let supplier = request.supplier_cif.clone().unwrap_or_else(|| "33333338".into());
         for cif in [&request.cif, &supplier] {
             if !codes::cif_is_valid(cif) {
@@ -240,11 +247,14 @@ impl Shared {
         let state = self.lock();
         SandboxInfo {
             base_url: self.base_url.clone(),
+            // After "Renuntare OAuth" on the default application its credentials are still
+            // reported (they just stop working).
             application: state
                 .apps
                 .get(&state.default_client_id)
+                .or(state.default_app.as_ref())
                 .cloned()
-                .expect("the default application"),
+                .expect("the default application is recorded at start"),
             identity: state
                 .identities
                 .get(&state.default_serial)
@@ -283,6 +293,11 @@ struct CompanyBody {
 #[derive(Deserialize)]
 struct AdvanceBody {
     seconds: u64,
+}
+
+#[derive(Deserialize)]
+struct OffsetBody {
+    seconds: i64,
 }
 
 #[derive(Deserialize)]
@@ -360,7 +375,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(
             "/clock",
             get(|State(s): Shared_| async move {
-                Json(json!({"now": s.now(), "offset_seconds": s.clock.offset().as_secs()}))
+                Json(json!({"now": s.now(), "offset_seconds": s.clock.offset().num_seconds()}))
             }),
         )
         .route(
@@ -368,6 +383,20 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(|State(s): Shared_, body: axum::body::Bytes| async move {
                 reply(parse::<AdvanceBody>(&body).map(|a| {
                     s.clock.advance(Duration::from_secs(a.seconds));
+                    json!({"now": s.now()})
+                }))
+            }),
+        )
+        .route(
+            "/clock/offset",
+            post(|State(s): Shared_, body: axum::body::Bytes| async move {
+                reply(parse::<OffsetBody>(&body).map(|o| {
+                    s.clock
+                        .set_offset(chrono::Duration::try_seconds(o.seconds).unwrap_or(if o.seconds < 0 {
+                            chrono::Duration::MIN
+                        } else {
+                            chrono::Duration::MAX
+                        }));
                     json!({"now": s.now()})
                 }))
             }),

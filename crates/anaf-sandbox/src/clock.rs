@@ -8,6 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::Bucharest;
 
+/// The clock moves at most 1000 years away from the wall clock.
+pub const MAX_OFFSET_MS: i64 = 1000 * 366 * 86_400_000;
+
 /// Time as the sandbox sees it.
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -16,16 +19,33 @@ pub struct Clock {
 
 impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let wall = Utc::now();
+        wall.checked_add_signed(chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed)))
+            .unwrap_or(wall)
     }
 
+    /// Moves the clock forward, at most to [`MAX_OFFSET_MS`] from the wall clock (so dates
+    /// computed from it, a year of token lifetime included, stay representable).
     pub fn advance(&self, by: Duration) {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 2);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+        let ms = i64::try_from(by.as_millis()).unwrap_or(MAX_OFFSET_MS);
+        let _ = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
+                Some(current.saturating_add(ms).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS))
+            });
     }
 
-    pub fn offset(&self) -> Duration {
-        Duration::from_millis(self.offset_ms.load(Ordering::Relaxed).max(0) as u64)
+    /// Sets the clock to wall time plus `offset` (negative: behind the wall clock, to play a
+    /// client whose clock is ahead of ANAF's).
+    pub fn set_offset(&self, offset: chrono::Duration) {
+        self.offset_ms.store(
+            offset.num_milliseconds().clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn offset(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }
 }
 
@@ -75,6 +95,18 @@ mod tests {
         assert_eq!(bucharest_day(after).to_string(), "2026-01-15");
         assert_eq!(minute_stamp(after), "202601150000");
         assert_eq!(text_stamp(after), "15-01-2026 00:00:00");
+    }
+
+    #[test]
+    fn absurd_moves_are_clamped_not_overflowed() {
+        let clock = Clock::default();
+        clock.advance(Duration::MAX);
+        clock.advance(Duration::MAX);
+        let far = clock.now();
+        assert!(far > Utc::now() + chrono::Duration::days(365 * 999));
+        assert!(far.checked_add_signed(chrono::Duration::days(366)).is_some());
+        clock.set_offset(chrono::Duration::MIN);
+        assert!(clock.now() < Utc::now());
     }
 
     #[test]

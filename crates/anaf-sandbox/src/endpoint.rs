@@ -98,23 +98,26 @@ impl Endpoint {
     pub(crate) fn access(self) -> Access {
         use Endpoint::*;
         match self {
-            OauthAuthorize | OauthToken | OauthRevoke | VatRegistry => Access::Public,
+            // ANAF removed e-Transport downloads: the path answers 404 whoever asks.
+            OauthAuthorize | OauthToken | OauthRevoke | VatRegistry | EtransportDownload => Access::Public,
             EfacturaUpload | EfacturaUploadB2c | EfacturaStatus | EfacturaList | EfacturaListPaged
             | EfacturaDownload => Access::Bearer(Service::EFactura),
             EfacturaValidate | EfacturaToPdf | EfacturaVerifySignature => Access::OptionalBearer(Service::EFactura),
-            EtransportUpload | EtransportStatus | EtransportList | EtransportInfo | EtransportDownload => {
+            EtransportUpload | EtransportStatus | EtransportList | EtransportInfo => {
                 Access::Bearer(Service::ETransport)
             }
             Hello => Access::AnyBearer,
         }
     }
 
-    /// The identity provider is not behind api.anaf.ro's per-minute budget.
-    pub(crate) fn rate_limited(self) -> bool {
-        !matches!(
-            self,
-            Endpoint::OauthAuthorize | Endpoint::OauthToken | Endpoint::OauthRevoke
-        )
+    /// Only api.anaf.ro is behind the per-minute budget: not the identity provider, not the
+    /// public host (a request to a public path is api.anaf.ro's only when it carries a token).
+    pub(crate) fn rate_limited(self, has_token: bool) -> bool {
+        match self.access() {
+            Access::Bearer(_) | Access::AnyBearer => true,
+            Access::OptionalBearer(_) => has_token,
+            Access::Public => false,
+        }
     }
 
     /// Maps a matched route template back to its endpoint.

@@ -2,7 +2,7 @@
 //! correction, deletion, confirmation, vehicle change) that get a UIT, their state, the list
 //! and the transport-organiser info. Every answer is JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::Extension;
@@ -16,6 +16,7 @@ use crate::body::{MB, read_capped};
 use crate::clock::{minute_stamp, second_stamp};
 use crate::codes::{cif_is_valid, uit_for_sequence, uit_is_valid};
 use crate::envelopes::{json_200, spring_400, spring_404};
+use crate::extract::AnafEnv;
 use crate::limits::Scope;
 use crate::model::{Env, Service, UploadRecord};
 use crate::oauth::param;
@@ -99,6 +100,8 @@ pub(crate) struct Declaration {
     pub reference: String,
     pub uit: String,
     pub body: Bytes,
+    /// Hex SHA-256 of `body`, computed once on arrival.
+    pub sha256: String,
     pub operation: Operation,
     pub outcome: Outcome,
 }
@@ -122,13 +125,34 @@ impl Store {
                 standard: "ETRANSP".into(),
                 b2c: false,
                 size: d.body.len(),
-                sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &d.body)),
+                sha256: d.sha256.clone(),
                 received_at: d.received_at,
                 document_number: Some(d.reference.clone()).filter(|r| !r.is_empty()),
                 uit: Some(d.uit.clone()),
                 state: state_text(d, now).to_owned(),
             })
             .collect()
+    }
+
+    /// For each UIT still valid, the index of its current notification (one pass in upload
+    /// order: a correction supersedes, a deletion ends).
+    fn live_notifications(&self, env: Env, now: DateTime<Utc>) -> HashMap<&str, u64> {
+        let mut live = HashMap::new();
+        for ((e, _), d) in &self.declarations {
+            if *e != env || d.final_at > now || d.outcome != Outcome::Ok {
+                continue;
+            }
+            match &d.operation {
+                Operation::Notification(_) => {
+                    live.insert(d.uit.as_str(), d.index);
+                }
+                Operation::Deletion { uit } => {
+                    live.remove(uit.as_str());
+                }
+                _ => {}
+            }
+        }
+        live
     }
 
     /// The valid notification a UIT belongs to: accepted, processed, and neither deleted
@@ -273,8 +297,27 @@ fn schema_check(root: &Element) -> Result<(), String> {
                 }
             }
         }
+        let dates = op
+            .children_named("dateTransport")
+            .filter_map(|e| e.attr("dataTransport"))
+            .chain(
+                op.children_named("documenteTransport")
+                    .filter_map(|e| e.attr("dataDocument")),
+            );
+        for date in dates {
+            if !is_xs_date(date) {
+                return Err(format!(
+                    "cvc-datatype-valid.1.2.1: '{date}' is not a valid value for 'date'."
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+/// `xs:date` as ANAF's declarations use it: `YYYY-MM-DD`.
+fn is_xs_date(value: &str) -> bool {
+    value.len() == 10 && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
 }
 
 fn place(el: Option<&Element>) -> Place {
@@ -444,25 +487,27 @@ fn business_errors(
 
 pub(crate) async fn upload_v1(
     State(shared): State<Arc<Shared>>,
-    Path((env, standard, cif)): Path<(String, String, String)>,
+    AnafEnv { env, .. }: AnafEnv,
+    Path((_, standard, cif)): Path<(String, String, String)>,
     Extension(caller): Extension<Caller>,
     body: Body,
 ) -> Response {
-    handle_upload(&shared, &env, &standard, &cif, "1", &caller, body).await
+    handle_upload(&shared, env, &standard, &cif, "1", &caller, body).await
 }
 
 pub(crate) async fn upload(
     State(shared): State<Arc<Shared>>,
-    Path((env, standard, cif, version)): Path<(String, String, String, String)>,
+    AnafEnv { env, .. }: AnafEnv,
+    Path((_, standard, cif, version)): Path<(String, String, String, String)>,
     Extension(caller): Extension<Caller>,
     body: Body,
 ) -> Response {
-    handle_upload(&shared, &env, &standard, &cif, &version, &caller, body).await
+    handle_upload(&shared, env, &standard, &cif, &version, &caller, body).await
 }
 
 async fn handle_upload(
     shared: &Shared,
-    env: &str,
+    env: Env,
     standard: &str,
     cif: &str,
     version: &str,
@@ -470,9 +515,6 @@ async fn handle_upload(
     body: Body,
 ) -> Response {
     let now = shared.now();
-    let Some(env) = Env::parse(env) else {
-        return spring_404(now, &format!("/{env}/ETRANSPORT/ws/v1/upload/{standard}/{cif}"));
-    };
     if standard != "ETRANSP" {
         return error(now, "Valoarea acceptata pentru parametrul standard este ETRANSP");
     }
@@ -493,14 +535,9 @@ async fn handle_upload(
     if body.too_large(SIZE_LIMIT) {
         return error(now, "Marime fisier transmis mai mare de 5 MB");
     }
-    let mut state = shared.lock();
-    if let Err(message) = rights(&state, caller, cif) {
-        return error(now, &message);
-    }
-    let root = match xml::parse(&body.bytes) {
-        Ok(root) => root,
-        Err(e) => return error(now, &format!("Fisierul transmis nu este valid. {}", e.sax_text())),
-    };
+    // Hashed, parsed and checked against the schema before the sandbox lock is taken; the
+    // outcome is reported after the rights check, as ANAF orders them.
+    let sha256 = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body.bytes));
     let invalid = |problem: String| {
         error(
             now,
@@ -509,15 +546,28 @@ async fn handle_upload(
             ),
         )
     };
-    if root.name != "eTransport" || root.namespace.as_deref() != Some(namespace) {
-        return invalid(format!(
+    let checked = match xml::parse(&body.bytes) {
+        Err(e) => Err(error(
+            now,
+            &format!("Fisierul transmis nu este valid. {}", e.sax_text()),
+        )),
+        Ok(root) if root.name != "eTransport" || root.namespace.as_deref() != Some(namespace) => Err(invalid(format!(
             "cvc-elt.1.a: Cannot find the declaration of element '{}'.",
             root.name
-        ));
+        ))),
+        Ok(root) => match schema_check(&root) {
+            Err(problem) => Err(invalid(problem)),
+            Ok(()) => Ok(root),
+        },
+    };
+    let mut state = shared.lock();
+    if let Err(message) = rights(&state, caller, cif) {
+        return error(now, &message);
     }
-    if let Err(problem) = schema_check(&root) {
-        return invalid(problem);
-    }
+    let root = match checked {
+        Ok(root) => root,
+        Err(response) => return response,
+    };
     let operation = read_operation(&root);
     let declarant = attr(&root, "codDeclarant");
     let reference = attr(&root, "refDeclarant");
@@ -543,6 +593,7 @@ async fn handle_upload(
             reference: reference.clone(),
             uit: uit.clone(),
             body: body.bytes,
+            sha256,
             operation,
             outcome,
         },
@@ -563,13 +614,11 @@ async fn handle_upload(
 
 pub(crate) async fn status(
     State(shared): State<Arc<Shared>>,
-    Path((env, id)): Path<(String, String)>,
+    AnafEnv { env, .. }: AnafEnv,
+    Path((_, id)): Path<(String, String)>,
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let now = shared.now();
-    let Some(env) = Env::parse(&env) else {
-        return spring_404(now, &format!("/{env}/ETRANSPORT/ws/v1/stareMesaj/{id}"));
-    };
     let Ok(index) = id.trim().parse::<u64>() else {
         return error(now, &format!("Id_incarcare introdus= {id} nu este un numar intreg"));
     };
@@ -683,13 +732,11 @@ fn merge(target: &mut Value, extra: Value) {
 
 pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
-    Path((env, days, cif)): Path<(String, String, String)>,
+    AnafEnv { env, .. }: AnafEnv,
+    Path((_, days, cif)): Path<(String, String, String)>,
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let now = shared.now();
-    let Some(env) = Env::parse(&env) else {
-        return spring_404(now, &format!("/{env}/ETRANSPORT/ws/v1/lista/{days}/{cif}"));
-    };
     let Ok(days_n) = days.trim().parse::<i64>() else {
         return error(
             now,
@@ -748,14 +795,11 @@ fn place_json(p: &Place) -> Value {
 
 pub(crate) async fn info(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     let now = shared.now();
-    let Some(env) = Env::parse(&env) else {
-        return spring_404(now, &format!("/{env}/ETRANSPORT/ws/v1/info"));
-    };
     let Some(operator) = param(&params, "cui_op") else {
         return spring_400(now, "Parametrul cui_op este obligatoriu");
     };
@@ -768,6 +812,7 @@ pub(crate) async fn info(
     if let Err(message) = rights(&state, &caller, operator) {
         return single_error(&message);
     }
+    let live = state.etransport.live_notifications(env, now);
     let (by_declarant, by_uit, by_ref) = (
         param(&params, "cui_decl"),
         param(&params, "uit"),
@@ -781,7 +826,7 @@ pub(crate) async fn info(
         .filter_map(|(_, d)| {
             let Operation::Notification(n) = &d.operation else { return None };
             let Notification { carrier, date, vehicle, start, end, documents, .. } = n.as_ref();
-            let live = state.etransport.live_notification(env, &d.uit, now).is_some_and(|l| l.index == d.index);
+            let live = live.get(d.uit.as_str()) == Some(&d.index);
             let matches = live
                 && carrier.1 == operator
                 && by_declarant.is_none_or(|c| c == d.declarant)
@@ -793,7 +838,7 @@ pub(crate) async fn info(
                 json!({
                     "id": d.index, "uit": d.uit, "cod_decl": d.declarant, "den_decl": state.company_name(&d.declarant),
                     "data_transp": iso(transport_day),
-                    "data_exp_uit": iso(transport_day.map(|t| t + chrono::Duration::days(5))),
+                    "data_exp_uit": iso(transport_day.and_then(|t| t.checked_add_days(chrono::Days::new(5)))),
                     "ref_decl": d.reference, "tr_cod": carrier.1, "tr_den": carrier.2, "nr_veh": vehicle,
                     "loc_start": place_json(start), "loc_final": place_json(end),
                     "documente": documents.iter().map(|(kind, number, day)| json!({"tip_doc": kind, "nr_doc": number, "data_doc": day})).collect::<Vec<_>>(),
@@ -808,6 +853,6 @@ pub(crate) async fn info(
 }
 
 /// ANAF removed the e-Transport download service from both environments.
-pub(crate) async fn download(State(shared): State<Arc<Shared>>, Path((env, id)): Path<(String, String)>) -> Response {
-    spring_404(shared.now(), &format!("/{env}/ETRANSPORT/ws/v1/descarcare/{id}"))
+pub(crate) async fn download(State(shared): State<Arc<Shared>>, uri: axum::extract::OriginalUri) -> Response {
+    spring_404(shared.now(), uri.path())
 }

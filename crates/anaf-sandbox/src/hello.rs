@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -13,9 +13,9 @@ use crate::envelopes::{json_200, spring_400};
 use crate::oauth::param;
 use crate::state::{Caller, Shared};
 
-/// `Hello, {name}` followed by the request headers as the gateway saw them (seed §5.3). The
-/// Authorization value is masked: the real service echoes it, and a client printing this text
-/// would otherwise print its own token.
+/// `Hello, {name}` followed by the request headers as the gateway saw them (seed §5.3),
+/// the Authorization header (and so the token) included, as ANAF's service does: a client
+/// must not print this text as it comes.
 pub(crate) async fn hello(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
@@ -31,13 +31,7 @@ pub(crate) async fn hello(
         let values: Vec<String> = headers
             .get_all(key)
             .iter()
-            .map(|v| {
-                if key == "authorization" {
-                    "Bearer ***".to_owned()
-                } else {
-                    String::from_utf8_lossy(v.as_bytes()).into_owned()
-                }
-            })
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect();
         text.push_str(&format!(
             "key={}\nval=[{}]\n",
@@ -68,8 +62,18 @@ fn canonical_header_name(lower: &str) -> String {
 
 /// `POST /api/PlatitorTvaRest/v9/tva`: taxpayer data for up to 100 CUIs from the sandbox's
 /// company registry.
-pub(crate) async fn vat_registry(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+pub(crate) async fn vat_registry(State(shared): State<Arc<Shared>>, body: Body) -> Response {
     let now = shared.now();
+    // 100 queries fit in a few kilobytes.
+    const LIMIT: usize = 1024 * 1024;
+    let Some(body) = crate::body::read_capped(body, LIMIT)
+        .await
+        .ok()
+        .filter(|b| !b.too_large(LIMIT))
+    else {
+        return spring_400(now, "Corpul cererii este prea mare");
+    };
+    let body = body.bytes;
     let Ok(Value::Array(queries)) = serde_json::from_slice::<Value>(&body) else {
         return spring_400(
             now,
@@ -122,5 +126,6 @@ pub(crate) async fn vat_registry(State(shared): State<Arc<Shared>>, body: Bytes)
                 "dcod_Judet": "40", "dcod_JudetAuto": "B", "dtara": "", "ddetalii_Adresa": "", "dcod_Postal": "010101"},
         }));
     }
-    json_200(json!({"cod": 200, "message": "SUCCESS", "found": found, "notFound": not_found}))
+    // The documented "cod"/"message" pair is absent from live 200 answers (protocol §7.1).
+    json_200(json!({"found": found, "notFound": not_found}))
 }

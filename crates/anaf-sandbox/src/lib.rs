@@ -23,6 +23,7 @@ mod efactura;
 mod endpoint;
 mod envelopes;
 mod etransport;
+mod extract;
 mod hello;
 mod keys;
 mod limits;
@@ -266,6 +267,12 @@ impl Sandbox {
         self.shared.clock.advance(by);
     }
 
+    /// Sets the sandbox clock to wall time plus `offset`; a negative offset puts ANAF's clock
+    /// behind the caller's (what makes ANAF refuse an `endTime` "in the future").
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        self.shared.clock.set_offset(offset);
+    }
+
     /// The sandbox's current time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.shared.now()
@@ -322,6 +329,7 @@ fn seed_defaults(shared: &Shared, options: &SandboxOptions) -> Result<(), Sandbo
         state.apps.insert(app.client_id.clone(), app.clone());
     }
     state.default_client_id = app.client_id.clone();
+    state.default_app = Some(app.clone());
     state.default_serial = DEFAULT_SERIAL.to_owned();
     for (cif, name) in [
         (DEFAULT_CIFS[0], "SANDBOX FURNIZOR SRL"),

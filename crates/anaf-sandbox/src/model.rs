@@ -116,6 +116,8 @@ pub struct HistoryEntry {
     pub action: HistoryAction,
     pub application: String,
     pub client_id: String,
+    /// "Serviciu": the services the application was enrolled for.
+    pub services: BTreeSet<Service>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,8 +25,15 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a
     params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-fn parse_form(body: &[u8]) -> Params {
-    form_urlencoded::parse(body).into_owned().collect()
+/// A form body of at most 64 KB (an OAuth form is a few hundred bytes); `None` if larger or
+/// broken off.
+async fn read_form(body: Body) -> Option<Params> {
+    const LIMIT: usize = 64 * 1024;
+    let body = crate::body::read_capped(body, LIMIT)
+        .await
+        .ok()
+        .filter(|b| !b.too_large(LIMIT))?;
+    Some(form_urlencoded::parse(&body.bytes).into_owned().collect())
 }
 
 /// Why an authorization request cannot even be shown (no redirect is made in these cases,
@@ -162,8 +169,10 @@ pub(crate) async fn authorize_page(State(shared): State<Arc<Shared>>, Query(para
 
 /// The form on the authorization page posts here; so can a script (`curl -d`), which is the
 /// documented non-interactive way to get a code.
-pub(crate) async fn authorize_submit(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let form = parse_form(&body);
+pub(crate) async fn authorize_submit(State(shared): State<Arc<Shared>>, body: Body) -> Response {
+    let Some(form) = read_form(body).await else {
+        return error_page(StatusCode::BAD_REQUEST, "Cererea este prea mare.");
+    };
     let client_id = param(&form, "client_id").unwrap_or_default();
     let redirect_uri = param(&form, "redirect_uri").unwrap_or_default();
     let state_param = param(&form, "state").unwrap_or_default();
@@ -260,13 +269,29 @@ struct Subject<'a> {
     jwt: bool,
 }
 
+/// The `role` claim: what both the user and the application may use; every token reaches
+/// TestOauth ("HELLO").
+fn roles(state: &SandboxState, client_id: &str, serial: &str) -> String {
+    let mut roles = vec!["HELLO"];
+    let app = state.apps.get(client_id);
+    let user = state.identities.get(serial);
+    for service in Service::ALL {
+        if app.is_some_and(|a| a.services.contains(&service)) && user.is_some_and(|u| u.services.contains(&service)) {
+            roles.push(service.role());
+        }
+    }
+    roles.join(", ")
+}
+
+/// Makes a token and its record. Pure (no sandbox state), so the RSA signature is computed
+/// outside the sandbox lock.
 fn mint(
     shared: &Shared,
-    state: &mut SandboxState,
+    roles: &str,
     now: DateTime<Utc>,
     kind: TokenKind,
     subject: &Subject<'_>,
-) -> (String, i64) {
+) -> (String, TokenRecord, i64) {
     let Subject {
         client_id,
         serial,
@@ -278,19 +303,8 @@ fn mint(
         TokenKind::Refresh => shared.options.refresh_token_lifetime,
     };
     let lifetime = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::days(365));
-    let expires_at = now + lifetime;
+    let expires_at = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let token = if jwt {
-        // The role claim lists what both the user and the application may use; every token
-        // reaches TestOauth ("HELLO").
-        let mut roles = vec!["HELLO"];
-        let app = state.apps.get(client_id);
-        let user = state.identities.get(serial);
-        for service in Service::ALL {
-            if app.is_some_and(|a| a.services.contains(&service)) && user.is_some_and(|u| u.services.contains(&service))
-            {
-                roles.push(service.role());
-            }
-        }
         let claims = Claims {
             iss: "https://logincert.anaf.ro",
             iat: now.timestamp(),
@@ -300,7 +314,7 @@ fn mint(
             scope: "clientappid info issuer role serial",
             clientappid: client_id,
             serial,
-            role: roles.join(", "),
+            role: roles.to_owned(),
             jti: uuid::Uuid::new_v4().to_string(),
         };
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS512);
@@ -309,19 +323,16 @@ fn mint(
     } else {
         random_hex(48)
     };
-    state.tokens.insert(
-        token.clone(),
-        TokenRecord {
-            kind,
-            client_id: client_id.to_owned(),
-            serial: serial.to_owned(),
-            grant,
-            jwt,
-            expires_at,
-            revoked: false,
-        },
-    );
-    (token, lifetime.num_seconds())
+    let record = TokenRecord {
+        kind,
+        client_id: client_id.to_owned(),
+        serial: serial.to_owned(),
+        grant,
+        jwt,
+        expires_at,
+        revoked: false,
+    };
+    (token, record, lifetime.num_seconds())
 }
 
 fn token_response(access: String, expires_in: i64, refresh: String) -> Response {
@@ -349,8 +360,10 @@ pub(crate) struct LogNote {
     pub detail: Option<String>,
 }
 
-pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = parse_form(&body);
+pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(form) = read_form(body).await else {
+        return oauth_error("invalid_request", "The request body is too large");
+    };
     let grant_type = param(&form, "grant_type").unwrap_or_default().to_owned();
     let now = shared.now();
     let mut state = shared.lock();
@@ -415,14 +428,19 @@ pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap,
             );
         }
     };
+    let roles = roles(&state, &client_id, &serial);
+    drop(state);
     let subject = Subject {
         client_id: &client_id,
         serial: &serial,
         grant,
         jwt,
     };
-    let (access, expires_in) = mint(&shared, &mut state, now, TokenKind::Access, &subject);
-    let (refresh, _) = mint(&shared, &mut state, now, TokenKind::Refresh, &subject);
+    let (access, access_record, expires_in) = mint(&shared, &roles, now, TokenKind::Access, &subject);
+    let (refresh, refresh_record, _) = mint(&shared, &roles, now, TokenKind::Refresh, &subject);
+    let mut state = shared.lock();
+    state.tokens.insert(access.clone(), access_record);
+    state.tokens.insert(refresh.clone(), refresh_record);
     drop(state);
     let mut response = token_response(access, expires_in, refresh);
     response.extensions_mut().insert(LogNote {
@@ -436,24 +454,40 @@ pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap,
 /// RFC 7009 revocation. Accepts `token` (+ `token_type_hint`) and the `access_token` /
 /// `refresh_token` field variants some clients send. Revoking a refresh token ends its whole
 /// grant; revoking an access token ends that token.
-pub(crate) async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     if shared.options.revoke == RevokeBehaviour::LoginWall {
         return found("/my.policy");
     }
-    let form = parse_form(&body);
-    let mut state = shared.lock();
-    let Some(client_id) = authenticate_client(&state, &headers, &form) else {
-        return oauth_error("invalid_client", "Client authentication failed");
+    let Some(form) = read_form(body).await else {
+        return oauth_error("invalid_request", "The request body is too large");
     };
+    let mut state = shared.lock();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
     let Some(token) = ["token", "refresh_token", "access_token"]
         .iter()
         .find_map(|k| param(&form, k))
+        .or(bearer)
     else {
         return oauth_error("invalid_request", "The token parameter is required");
     };
+    let token = token.to_owned();
+    let owner = state.tokens.get(&token).map(|r| r.client_id.clone());
+    // RFC 7009 clients authenticate; some (the Go client) send only the token, so holding a
+    // known token is accepted as the right to end it.
+    let client_id = match authenticate_client(&state, &headers, &form) {
+        Some(client_id) => client_id,
+        None => match owner.clone() {
+            Some(owner) => owner,
+            None => return oauth_error("invalid_client", "Client authentication failed"),
+        },
+    };
     let target = state
         .tokens
-        .get(token)
+        .get(&token)
         .filter(|r| r.client_id == client_id)
         .map(|r| (r.kind, r.grant));
     match target {
@@ -463,7 +497,7 @@ pub(crate) async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap
             }
         }
         Some((TokenKind::Access, _)) => {
-            if let Some(record) = state.tokens.get_mut(token) {
+            if let Some(record) = state.tokens.get_mut(&token) {
                 record.revoked = true;
             }
         }

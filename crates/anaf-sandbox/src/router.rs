@@ -41,7 +41,11 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
             "/{env}/FCTEL/rest/transformare/{standard}/{novld}",
             post(efactura::to_pdf_novld),
         )
-        .route("/api/validate/signature", post(efactura::verify_signature))
+        // Both files of the signature check may be ANAF-sized (10 MB each).
+        .route(
+            "/api/validate/signature",
+            post(efactura::verify_signature).layer(axum::extract::DefaultBodyLimit::max(24 * 1024 * 1024)),
+        )
         .route(
             "/{env}/ETRANSPORT/ws/v1/upload/{standard}/{cif}",
             post(etransport::upload_v1),
@@ -63,12 +67,31 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/", get(admin::info))
         .nest("/_sandbox", admin::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
+}
+
+/// Spring's answer to a known path with the wrong method.
+async fn method_not_allowed(State(shared): State<Arc<Shared>>, OriginalUri(uri): OriginalUri) -> Response {
+    let body = serde_json::json!({
+        "timestamp": shared.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        "status": 405, "error": "Method Not Allowed", "path": uri.path(),
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 async fn not_found(State(shared): State<Arc<Shared>>, OriginalUri(uri): OriginalUri, request: Request) -> Response {
     let now = shared.now();
-    let response = spring_404(now, uri.path());
+    // logincert answers an unknown path with its login wall, like the real `/revoke`.
+    let response = if uri.path().starts_with("/anaf-oauth2/") {
+        let mut found = StatusCode::FOUND.into_response();
+        found
+            .headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/my.policy"));
+        found
+    } else {
+        spring_404(now, uri.path())
+    };
     shared.lock().log(RequestLogEntry {
         at: now,
         method: request.method().to_string(),
@@ -82,15 +105,31 @@ async fn not_found(State(shared): State<Arc<Shared>>, OriginalUri(uri): Original
     response
 }
 
-/// Query parameters that may carry a secret; their values never reach the request log.
-const SECRET_PARAMS: [&str; 7] = [
-    "code",
-    "client_secret",
-    "access_token",
-    "refresh_token",
-    "token",
-    "password",
-    "state",
+/// Query parameters whose values the request log keeps: ANAF's own, none of them secret.
+/// Any other value (a `code`, a `client_secret`, an `access_key`, whatever a client puts in a
+/// URL) is replaced.
+const LOGGED_PARAMS: [&str; 21] = [
+    "standard",
+    "cif",
+    "extern",
+    "autofactura",
+    "executare",
+    "id_incarcare",
+    "zile",
+    "filtru",
+    "startTime",
+    "endTime",
+    "pagina",
+    "id",
+    "name",
+    "cui_op",
+    "cui_decl",
+    "uit",
+    "ref_decl",
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "token_content_type",
 ];
 
 fn redacted_path(uri: &Uri) -> String {
@@ -99,10 +138,10 @@ fn redacted_path(uri: &Uri) -> String {
     };
     let pairs: Vec<String> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| {
-            let v = if SECRET_PARAMS.contains(&k.as_ref()) {
-                "<redacted>".into()
-            } else {
+            let v = if LOGGED_PARAMS.contains(&k.as_ref()) {
                 v
+            } else {
+                "<redacted>".into()
             };
             let mut pair = String::new();
             pair.extend(form_urlencoded::byte_serialize(k.as_bytes()));
@@ -194,7 +233,7 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         None => {}
     }
 
-    if endpoint.rate_limited() {
+    if endpoint.rate_limited(bearer(&request).is_some()) {
         let taken = shared.lock().counters.take_minute(shared.options.per_minute_limit, now);
         if let Err(retry_after) = taken {
             let mut response = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();

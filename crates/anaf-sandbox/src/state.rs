@@ -49,6 +49,8 @@ pub(crate) struct State {
     pub tokens: HashMap<String, TokenRecord>,
     pub next_grant: u64,
     pub default_client_id: String,
+    /// The default application as registered, kept even if it is deleted.
+    pub default_app: Option<Application>,
     pub default_serial: String,
     pub efactura: efactura::Store,
     pub etransport: etransport::Store,

@@ -74,6 +74,9 @@ fn position(input: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// How deep elements may nest.
+pub const MAX_DEPTH: usize = 256;
+
 pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
     let fail = |offset: usize, message: String| {
         let (line, column) = position(input, offset);
@@ -142,6 +145,13 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 }
                 if is_empty {
                     close(&mut stack, &mut root, element);
+                } else if stack.len() >= MAX_DEPTH {
+                    // Far beyond any invoice (UBL nests about 10 deep); a deeper document would
+                    // only serve to exhaust the stack.
+                    return Err(fail(
+                        at,
+                        format!("The element nesting is deeper than {MAX_DEPTH} levels."),
+                    ));
                 } else {
                     stack.push(element);
                 }
@@ -288,6 +298,8 @@ mod tests {
         assert!(e.message.contains("following the root element"));
         let e = parse(b"<x:a/>").unwrap_err();
         assert!(e.message.contains("is not bound"));
+        let deep = format!("{}{}", "<a>".repeat(MAX_DEPTH + 1), "</a>".repeat(MAX_DEPTH + 1));
+        assert!(parse(deep.as_bytes()).unwrap_err().message.contains("nesting"));
         let e = parse(b"<a>\xff</a>").unwrap_err();
         assert!(e.message.contains("UTF-8"));
         let e = parse(b"<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>").unwrap_err();

@@ -509,10 +509,9 @@ async fn the_four_access_cases_of_the_seed() {
     let text = hello.text().await.unwrap();
     assert!(text.starts_with("Hello, \"Test Hello App!\"\nheaders="), "{text}");
     assert!(
-        text.contains("key=Authorization\nval=[Bearer ***]"),
-        "the token is masked: {text}"
+        text.contains(&format!("key=Authorization\nval=[Bearer {weakest}]")),
+        "echoed as ANAF does: {text}"
     );
-    assert!(!text.contains(&weakest));
 }
 
 #[tokio::test]

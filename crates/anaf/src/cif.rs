@@ -6,7 +6,9 @@ use std::fmt;
 
 use crate::error::Error;
 
-/// A CIF whose control digit checks out (key 753217532), without the `RO` prefix.
+/// A CIF whose control digit checks out (key 753217532), without the `RO` prefix. A 13-digit
+/// CNP (personal numeric code, key 279146358279) is accepted too: individuals are identified
+/// by it where ANAF allows (e.g. e-Transport declarants).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cif(String);
 
@@ -20,13 +22,19 @@ impl Cif {
             .or_else(|| compact.strip_prefix("ro"))
             .or_else(|| compact.strip_prefix("Ro"))
             .unwrap_or(&compact);
-        if !(2..=10).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let length_ok = (2..=10).contains(&digits.len()) || digits.len() == 13;
+        if !length_ok || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::invalid_input(
                 "cif",
-                format!("{text:?} is not a CIF: expected 2 to 10 digits, optionally after RO"),
+                format!("{text:?} is not a CIF: expected 2 to 10 digits, optionally after RO (or a 13-digit CNP)"),
             ));
         }
-        if !control_digit_ok(digits) {
+        let valid = if digits.len() == 13 {
+            cnp_control_ok(digits)
+        } else {
+            control_digit_ok(digits)
+        };
+        if !valid {
             return Err(Error::invalid_input(
                 "cif",
                 format!("{text:?} is not a valid CIF: its control digit is wrong"),
@@ -61,6 +69,13 @@ fn control_digit_ok(digits: &str) -> bool {
     // The body is right-aligned against the key.
     let weighted: u32 = body.iter().rev().zip(KEY.iter().rev()).map(|(d, k)| d * k).sum();
     (weighted * 10 % 11) % 10 == control[0]
+}
+
+fn cnp_control_ok(digits: &str) -> bool {
+    const KEY: [u32; 12] = [2, 7, 9, 1, 4, 6, 3, 5, 8, 2, 7, 9];
+    let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
+    let remainder = values[..12].iter().zip(KEY).map(|(d, k)| d * k).sum::<u32>() % 11;
+    values[12] == if remainder == 10 { 1 } else { remainder }
 }
 
 #[cfg(test)]
@@ -98,5 +113,8 @@ mod tests {
             assert_eq!(error.field(), Some("cif"), "{bad}");
         }
         assert_eq!(Cif::parse("RO12345674").unwrap().as_str(), "12345674");
+        // CNPs: 1800101221144 has a correct control digit, 1800101221145 does not.
+        assert!(Cif::parse("1800101221144").is_ok());
+        assert!(Cif::parse("1800101221145").is_err());
     }
 }

@@ -34,7 +34,7 @@ pub(crate) struct Inner {
     pub http: reqwest::Client,
     pub limiter: Option<Limiter>,
     pub retry: RetryPolicy,
-    pub tokens: TokenManager,
+    pub tokens: Arc<TokenManager>,
     pub status_poll_budget: u32,
 }
 
@@ -207,10 +207,24 @@ impl ClientBuilder {
             // ANAF's redirects lead to its login wall; following them only hides the problem.
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60));
-        if let Some(proxy) = &self.proxy {
-            let proxy = reqwest::Proxy::all(proxy)
-                .map_err(|e| Error::invalid_input("proxy", format!("the proxy URL is not usable: {e}")))?;
-            http = http.proxy(proxy);
+        let plain_http = self.endpoints.uses_plain_http();
+        match &self.proxy {
+            // Plain HTTP is allowed to loopback only; a proxy would carry tokens in clear.
+            Some(_) if plain_http => {
+                return Err(Error::invalid_input(
+                    "proxy",
+                    "a proxy cannot be used with plain-HTTP (loopback) base URLs",
+                ));
+            }
+            Some(proxy) => {
+                // The reqwest error is not quoted: the URL may hold proxy credentials.
+                let proxy = reqwest::Proxy::all(proxy)
+                    .map_err(|_| Error::invalid_input("proxy", "the proxy URL is not usable"))?;
+                http = http.proxy(proxy);
+            }
+            // Nor may a proxy from the environment (HTTP_PROXY) see loopback traffic.
+            None if plain_http => http = http.no_proxy(),
+            None => {}
         }
         for pem in &self.root_certificates {
             let certificate = reqwest::Certificate::from_pem(pem)
@@ -228,11 +242,29 @@ impl ClientBuilder {
                 http,
                 limiter: self.requests_per_minute.map(Limiter::new),
                 retry: self.retry,
-                tokens: TokenManager::new(self.store, self.refresh_margin, self.hooks),
+                tokens: Arc::new(TokenManager::new(self.store, self.refresh_margin, self.hooks)),
                 status_poll_budget: self.status_poll_budget,
             }),
         })
     }
+}
+
+/// TestOauth echoes the request headers, the Authorization header (and so the access token)
+/// included; the text is returned with every `Bearer` value replaced by `***`.
+fn mask_bearer(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("Bearer ") {
+        let (before, after) = rest.split_at(at + "Bearer ".len());
+        masked.push_str(before);
+        let token_end = after
+            .find(|c: char| c == ']' || c == ',' || c.is_whitespace())
+            .unwrap_or(after.len());
+        masked.push_str("***");
+        rest = &after[token_end..];
+    }
+    masked.push_str(rest);
+    masked
 }
 
 impl Client {
@@ -265,7 +297,7 @@ impl Client {
         let mut url = self.api_url("TestOauth/jaxrs/hello");
         url.query_pairs_mut().append_pair("name", name);
         let reply = self.send(Call::get("hello", url)).await?.check()?;
-        Ok(String::from_utf8_lossy(&reply.body).into_owned())
+        Ok(mask_bearer(&String::from_utf8_lossy(&reply.body)))
     }
 
     pub(crate) fn application(&self) -> Result<&Application, Error> {
@@ -293,23 +325,34 @@ impl Client {
     }
 
     /// A usable access token: the current one, or a refreshed one when it is about to expire.
+    /// If the refresh fails while the current token has not expired yet, the current one is
+    /// used (the call may still succeed; the next one will try to refresh again).
     pub(crate) async fn access_token(&self) -> Result<(Secret, u64), Error> {
         let tokens = &self.inner.tokens;
         if let Some(fresh) = tokens.fresh_access_token()? {
             return Ok(fresh);
         }
         let (current, generation) = tokens.snapshot()?;
-        if current.is_none() {
+        let Some(current) = current else {
             return Err(not_logged_in());
-        }
+        };
         let client = self.clone();
-        let renewed = tokens
+        match tokens
             .renew(generation, None, move |refresh| async move {
                 client.refresh_grant(refresh).await
             })
-            .await?;
-        let (_, generation) = tokens.snapshot()?;
-        Ok((renewed.access_token, generation))
+            .await
+        {
+            Ok(renewed) => {
+                let (_, generation) = tokens.snapshot()?;
+                Ok((renewed.access_token, generation))
+            }
+            Err(error) if current.expires_at > chrono::Utc::now() => {
+                tracing::warn!(kind = %error.kind(), "token refresh failed; using the current token until it expires");
+                Ok((current.access_token, generation))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     pub(crate) fn can_refresh(&self) -> bool {
@@ -317,7 +360,7 @@ impl Client {
     }
 
     /// After a 401: renew unless another task or process already did.
-    pub(crate) async fn renew_after_401(&self, generation: u64, used: Option<&Secret>) -> Result<(), Error> {
+    pub(crate) async fn renew_after_401(&self, generation: u64, used: Option<Secret>) -> Result<(), Error> {
         let client = self.clone();
         self.inner
             .tokens
@@ -326,5 +369,18 @@ impl Client {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bearer_values_are_masked_in_echoed_headers() {
+        let text =
+            "Hello, x\nheaders=key=Authorization\nval=[Bearer eyJ.abc.def]\nkey=Other\nval=[Bearer t2, Bearer t3]\n";
+        assert_eq!(
+            super::mask_bearer(text),
+            "Hello, x\nheaders=key=Authorization\nval=[Bearer ***]\nkey=Other\nval=[Bearer ***, Bearer ***]\n"
+        );
     }
 }

@@ -55,6 +55,12 @@ impl Endpoints {
         })
     }
 
+    pub(crate) fn uses_plain_http(&self) -> bool {
+        [&self.oauth, &self.api, &self.public]
+            .iter()
+            .any(|u| u.scheme() == "http")
+    }
+
     /// Tokens and secrets travel over HTTPS only; plain HTTP is accepted for loopback alone.
     pub(crate) fn check_transport_security(&self) -> Result<(), Error> {
         for url in [&self.oauth, &self.api, &self.public] {

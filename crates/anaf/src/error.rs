@@ -161,6 +161,7 @@ struct Inner {
     oauth_error: Option<String>,
     hint: Option<String>,
     outcome_unknown: bool,
+    upload_id: Option<u64>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -219,6 +220,13 @@ impl Error {
 
     pub(crate) fn with_oauth_error(mut self, error: impl Into<String>) -> Error {
         self.inner.oauth_error = Some(error.into());
+        self
+    }
+
+    /// Attaches the upload an error concerns (e.g. a failed poll after a successful upload),
+    /// so the caller never loses the id of an invoice ANAF already holds.
+    pub(crate) fn with_upload_id(mut self, upload_id: u64) -> Error {
+        self.inner.upload_id = Some(upload_id);
         self
     }
 
@@ -298,6 +306,12 @@ impl Error {
         self.inner.hint.as_deref()
     }
 
+    /// The upload this error concerns, when the upload itself succeeded (e.g. polling its state
+    /// failed in `upload_and_wait`).
+    pub fn upload_id(&self) -> Option<u64> {
+        self.inner.upload_id
+    }
+
     /// True for an upload that failed in transit after the request may have reached ANAF. It
     /// may have been accepted: check the message list before sending it again.
     pub fn upload_outcome_unknown(&self) -> bool {
@@ -305,7 +319,11 @@ impl Error {
     }
 
     /// Whether repeating the same request later can succeed (transport trouble, 429, 5xx).
+    /// Never for an upload whose outcome is unknown: sending it again could duplicate it.
     pub fn is_transient(&self) -> bool {
+        if self.inner.outcome_unknown {
+            return false;
+        }
         match self.kind() {
             ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::RateLimited => true,
             ErrorKind::UnexpectedResponse => self.http_status().is_some_and(|s| s >= 500),
@@ -348,6 +366,9 @@ impl fmt::Debug for Error {
         }
         if i.outcome_unknown {
             d.field("upload_outcome_unknown", &true);
+        }
+        if let Some(v) = i.upload_id {
+            d.field("upload_id", &v);
         }
         if let Some(v) = &i.source {
             d.field("source", &v.to_string());

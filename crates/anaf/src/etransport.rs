@@ -101,7 +101,7 @@ impl TransportState {
 /// full record ANAF sent is in `raw`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransportRecord {
-    pub upload_id: String,
+    pub upload_id: u64,
     pub uit: Option<String>,
     pub declarant_cif: String,
     pub reference: Option<String>,
@@ -175,7 +175,8 @@ impl ETransport<'_> {
             .send(Call::post("etransport.upload", url, xml.into(), "application/xml").once())
             .await?
             .check()?;
-        let answer = json(&reply.body, "e-Transport upload answer")?;
+        // Only an explicit refusal proves ANAF did not take the declaration.
+        let answer = json(&reply.body, "e-Transport upload answer").map_err(Error::with_outcome_unknown)?;
         if let Some(text) = errors(&answer).first() {
             return Err(from_anaf_text(text, reply.status));
         }
@@ -187,7 +188,8 @@ impl ETransport<'_> {
                 reply.status,
                 "e-Transport upload answer without index_incarcare",
                 &reply.body,
-            ));
+            )
+            .with_outcome_unknown());
         };
         let raw_uit = string(&answer, "UIT").unwrap_or_default();
         Ok(TransportReceipt {
@@ -247,30 +249,41 @@ impl ETransport<'_> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        Ok(records
+        records
             .into_iter()
-            .map(|raw| TransportRecord {
-                upload_id: string(&raw, "id_incarcare").unwrap_or_default(),
-                uit: string(&raw, "uit"),
-                declarant_cif: string(&raw, "cod_decl").unwrap_or_default(),
-                reference: string(&raw, "ref_decl"),
-                kind: string(&raw, "tip"),
-                state: string(&raw, "stare"),
-                operation: string(&raw, "tip_op"),
-                created_at: string(&raw, "data_creare").and_then(|s| crate::efactura::bucharest_time(&s)),
-                vehicle: string(&raw, "nr_veh"),
-                messages: raw
-                    .get("mesaje")
-                    .and_then(Value::as_array)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|e| e.get("mesaj").and_then(Value::as_str).map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                raw,
+            .map(|raw| {
+                let upload_id = string(&raw, "id_incarcare")
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| {
+                        Error::unexpected(
+                            reply.status,
+                            "an e-Transport record without a numeric id_incarcare",
+                            &reply.body,
+                        )
+                    })?;
+                Ok(TransportRecord {
+                    upload_id,
+                    uit: string(&raw, "uit"),
+                    declarant_cif: string(&raw, "cod_decl").unwrap_or_default(),
+                    reference: string(&raw, "ref_decl"),
+                    kind: string(&raw, "tip"),
+                    state: string(&raw, "stare"),
+                    operation: string(&raw, "tip_op"),
+                    created_at: string(&raw, "data_creare").and_then(|s| crate::efactura::bucharest_time(&s)),
+                    vehicle: string(&raw, "nr_veh"),
+                    messages: raw
+                        .get("mesaje")
+                        .and_then(Value::as_array)
+                        .map(|m| {
+                            m.iter()
+                                .filter_map(|e| e.get("mesaj").and_then(Value::as_str).map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    raw,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Transports organised by `operator_cif` (`info`), optionally narrowed to a declarant,

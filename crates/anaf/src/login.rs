@@ -91,15 +91,25 @@ fn loopback_callback(redirect_uri: &str) -> Option<Callback> {
 const DONE_PAGE: &str = "<!doctype html><html lang=\"ro\"><head><meta charset=\"utf-8\"><title>anaf</title></head>\
 <body><h1>Autentificare reusita</h1><p>Puteti inchide aceasta fereastra. (Login complete: you can close this window.)</p></body></html>";
 
+/// Where a redirect URL came from: the listener (anyone on this machine can reach it, so a
+/// wrong `state` there is ignored) or the user's paste (a wrong one there is an error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Listener,
+    Paste,
+}
+
 async fn serve_callbacks(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     callback_path: String,
     redirect_base: String,
-    found: mpsc::Sender<String>,
+    found: mpsc::Sender<(Source, String)>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let acceptor = acceptor.clone();
@@ -117,7 +127,7 @@ async fn serve_callbacks(
                 let redirect_base = redirect_base.clone();
                 async move {
                     let (status, body) = if matches {
-                        let _ = found.send(format!("{redirect_base}?{query}")).await;
+                        let _ = found.send((Source::Listener, format!("{redirect_base}?{query}"))).await;
                         (200, DONE_PAGE)
                     } else {
                         (404, "")
@@ -155,6 +165,17 @@ fn tls_acceptor() -> Result<(TlsAcceptor, String), Error> {
     Ok((TlsAcceptor::from(Arc::new(config)), pem))
 }
 
+#[derive(Default)]
+struct ListenerTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for ListenerTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 impl OAuth<'_> {
     /// Logs the user in through the system browser and returns (and stores) the tokens. See
     /// the module documentation for the flow; [`LoginOptions`] for the ways to involve the
@@ -162,7 +183,9 @@ impl OAuth<'_> {
     pub async fn login_interactive(&self, mut options: LoginOptions) -> Result<TokenSet, Error> {
         let app = self.client.application()?;
         let request = self.authorization_url(None)?;
-        let (found_tx, mut found_rx) = mpsc::channel::<String>(4);
+        let (found_tx, mut found_rx) = mpsc::channel::<(Source, String)>(4);
+        // Listener tasks end with the login, whatever way it ends.
+        let mut listeners = ListenerTasks::default();
 
         let callback = loopback_callback(&app.redirect_uri);
         let mut listening = false;
@@ -176,13 +199,13 @@ impl OAuth<'_> {
                 match TcpListener::bind(SocketAddr::new(*host, callback.port)).await {
                     Ok(listener) => {
                         listening = true;
-                        tokio::spawn(serve_callbacks(
+                        listeners.0.push(tokio::spawn(serve_callbacks(
                             listener,
                             acceptor.clone(),
                             callback.path.clone(),
                             base.clone(),
                             found_tx.clone(),
-                        ));
+                        )));
                     }
                     Err(e) => tracing::debug!("cannot listen on {host}:{}: {e}", callback.port),
                 }
@@ -190,9 +213,11 @@ impl OAuth<'_> {
         }
         if let Some(paste) = options.paste.take() {
             let found = found_tx.clone();
+            // A blocking read cannot be interrupted: if the listener wins, this thread keeps
+            // waiting for its line, and whatever is pasted then is dropped.
             tokio::task::spawn_blocking(move || {
                 if let Some(url) = paste() {
-                    let _ = found.blocking_send(url);
+                    let _ = found.blocking_send((Source::Paste, url));
                 }
             });
         } else if !listening {
@@ -213,16 +238,25 @@ impl OAuth<'_> {
             tracing::warn!("cannot open the browser: {e}");
         }
 
-        let redirected = tokio::time::timeout(options.timeout, found_rx.recv())
-            .await
-            .map_err(|_| Error::new(ErrorKind::Timeout, "the login was not completed in time"))?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Cancelled,
-                    "the login was abandoned (no callback and nothing pasted)",
-                )
-            })?;
-        let code = code_from_redirect(&redirected, &request.state)?;
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        let code = loop {
+            let (source, redirected) = tokio::time::timeout_at(deadline, found_rx.recv())
+                .await
+                .map_err(|_| Error::new(ErrorKind::Timeout, "the login was not completed in time"))?
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Cancelled,
+                        "the login was abandoned (no callback and nothing pasted)",
+                    )
+                })?;
+            match code_from_redirect(&redirected, &request.state) {
+                Ok(code) => break code,
+                Err(e) if source == Source::Listener && e.oauth_error() == Some("state_mismatch") => {
+                    tracing::warn!("ignored a callback with another state (not this login attempt)");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.exchange_code(code.expose()).await
     }
 }

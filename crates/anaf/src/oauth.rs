@@ -208,8 +208,15 @@ impl OAuth<'_> {
             .instrument(span)
             .await
             .map_err(oauth_error)?;
+        if response.refresh_token().is_none() {
+            return Err(Error::new(
+                ErrorKind::UnexpectedResponse,
+                "the token endpoint issued no refresh token",
+            )
+            .with_hint("ANAF always issues one; without it the login would end when the access token expires"));
+        }
         let tokens = token_set(&response, None);
-        self.client.inner.tokens.install(tokens.clone())?;
+        self.client.inner.tokens.install(tokens.clone()).await?;
         Ok(tokens)
     }
 
@@ -229,7 +236,7 @@ impl OAuth<'_> {
         self.client
             .inner
             .tokens
-            .renew(generation, used.as_ref(), move |refresh| async move {
+            .renew(generation, used, move |refresh| async move {
                 client.refresh_grant(refresh).await
             })
             .await
@@ -267,11 +274,11 @@ impl OAuth<'_> {
                 Revocation::Unconfirmed
             }
             Err(e) => {
-                self.client.inner.tokens.clear()?;
+                self.client.inner.tokens.clear().await?;
                 return Err(crate::transport::transport_error(e));
             }
         };
-        self.client.inner.tokens.clear()?;
+        self.client.inner.tokens.clear().await?;
         Ok(outcome)
     }
 
@@ -282,12 +289,12 @@ impl OAuth<'_> {
 
     /// Installs tokens obtained elsewhere (saved earlier, or from another program).
     pub fn set_tokens(&self, tokens: TokenSet) -> Result<(), Error> {
-        self.client.inner.tokens.install(tokens)
+        self.client.inner.tokens.install_now(tokens)
     }
 
     /// Forgets the tokens (locally only; see [`OAuth::revoke`]).
     pub fn clear_tokens(&self) -> Result<(), Error> {
-        self.client.inner.tokens.clear()
+        self.client.inner.tokens.clear_now()
     }
 }
 

@@ -81,8 +81,10 @@ impl TokenSet {
 
     /// Whether the access token is still good for at least `margin`.
     pub fn is_fresh(&self, now: DateTime<Utc>, margin: Duration) -> bool {
-        let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::zero());
-        self.expires_at - margin > now
+        let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
+        self.expires_at
+            .checked_sub_signed(margin)
+            .is_some_and(|deadline| deadline > now)
     }
 }
 
@@ -246,12 +248,18 @@ impl TokenStore for FileTokenStore {
 
 type LoadFn = dyn Fn() -> Result<Option<TokenSet>, String> + Send + Sync;
 type SaveFn = dyn Fn(&TokenSet) -> Result<(), String> + Send + Sync;
+type ClearFn = dyn Fn() -> Result<(), String> + Send + Sync;
+type LockFn = dyn Fn() -> Result<(), String> + Send + Sync;
+type UnlockFn = dyn Fn() + Send + Sync;
 
 /// A store made of callbacks: how C, C#, Delphi, Python and Node programs keep tokens in their
-/// own storage. A callback's error text becomes an [`ErrorKind::Internal`] error.
+/// own storage. A callback's error text becomes an [`ErrorKind::Internal`] error. Callbacks
+/// run on the client's threads, never while the client holds the lock on its token cache.
 pub struct CallbackTokenStore {
     load: Box<LoadFn>,
     save: Box<SaveFn>,
+    clear: Option<Box<ClearFn>>,
+    lock: Option<(Arc<LockFn>, Arc<UnlockFn>)>,
 }
 
 impl CallbackTokenStore {
@@ -262,7 +270,35 @@ impl CallbackTokenStore {
         CallbackTokenStore {
             load: Box::new(load),
             save: Box::new(save),
+            clear: None,
+            lock: None,
         }
+    }
+
+    /// Called by `revoke` and `clear_tokens` (without it, clearing forgets only the copy in
+    /// memory).
+    pub fn with_clear(mut self, clear: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.clear = Some(Box::new(clear));
+        self
+    }
+
+    /// An exclusive lock across processes, taken around each refresh (see
+    /// [`TokenStore::lock`]); `acquire` may block until the lock is free.
+    pub fn with_lock(
+        mut self,
+        acquire: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+        release: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        self.lock = Some((Arc::new(acquire), Arc::new(release)));
+        self
+    }
+}
+
+struct CallbackLock(Arc<UnlockFn>);
+impl StoreLock for CallbackLock {}
+impl Drop for CallbackLock {
+    fn drop(&mut self) {
+        (self.0)();
     }
 }
 
@@ -282,7 +318,22 @@ impl TokenStore for CallbackTokenStore {
     }
 
     fn clear(&self) -> Result<(), Error> {
-        Ok(())
+        match &self.clear {
+            Some(clear) => {
+                clear().map_err(|e| Error::internal(format!("the token store's clear callback failed: {e}")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> Result<Box<dyn StoreLock>, Error> {
+        match &self.lock {
+            Some((acquire, release)) => {
+                acquire().map_err(|e| Error::internal(format!("the token store's lock callback failed: {e}")))?;
+                Ok(Box::new(CallbackLock(release.clone())))
+            }
+            None => Ok(Box::new(NoLock)),
+        }
     }
 }
 
@@ -299,10 +350,14 @@ struct Cache {
 
 /// Keeps the current token set, refreshes it before it expires (one refresh at a time in a
 /// process, and across processes when the store locks), and tells the hooks.
+///
+/// Store callbacks and hooks are never called with the cache mutex held, so they may call
+/// back into the client; hooks run after every lock is released.
 pub(crate) struct TokenManager {
     store: Arc<dyn TokenStore>,
     cache: Mutex<Cache>,
-    refresh_flight: tokio::sync::Mutex<()>,
+    /// Serialises every change of the tokens in this process: refresh, login, revocation.
+    writes: Arc<tokio::sync::Mutex<()>>,
     pub(crate) margin: Duration,
     hooks: Vec<RotationHook>,
 }
@@ -312,7 +367,7 @@ impl TokenManager {
         TokenManager {
             store,
             cache: Mutex::new(Cache::default()),
-            refresh_flight: tokio::sync::Mutex::new(()),
+            writes: Arc::default(),
             margin,
             hooks,
         }
@@ -322,24 +377,31 @@ impl TokenManager {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current tokens and their generation, loading from the store the first time.
-    pub fn snapshot(&self) -> Result<(Option<TokenSet>, u64), Error> {
+    fn ensure_loaded(&self) -> Result<(), Error> {
+        if self.cache().loaded {
+            return Ok(());
+        }
+        let loaded = self.store.load()?;
         let mut cache = self.cache();
         if !cache.loaded {
-            cache.tokens = self.store.load()?;
+            cache.tokens = loaded;
             cache.loaded = true;
         }
+        Ok(())
+    }
+
+    /// The current tokens and their generation, loading from the store the first time.
+    pub fn snapshot(&self) -> Result<(Option<TokenSet>, u64), Error> {
+        self.ensure_loaded()?;
+        let cache = self.cache();
         Ok((cache.tokens.clone(), cache.generation))
     }
 
     /// The access token if it is good for at least the margin (the hot path of every call:
     /// copies only the access token), with the generation it belongs to.
     pub fn fresh_access_token(&self) -> Result<Option<(Secret, u64)>, Error> {
-        let mut cache = self.cache();
-        if !cache.loaded {
-            cache.tokens = self.store.load()?;
-            cache.loaded = true;
-        }
+        self.ensure_loaded()?;
+        let cache = self.cache();
         let generation = cache.generation;
         Ok(cache
             .tokens
@@ -348,28 +410,60 @@ impl TokenManager {
             .map(|t| (t.access_token.clone(), generation)))
     }
 
-    /// Stores new tokens (after a code exchange or refresh) and tells the hooks.
-    pub fn install(&self, tokens: TokenSet) -> Result<(), Error> {
-        self.store.save(&tokens)?;
+    /// Saves and caches new tokens. A failed save still keeps them in memory (ANAF has
+    /// already invalidated the previous refresh token) and reports the failure.
+    fn store_and_cache(&self, tokens: &TokenSet) -> Result<(), Error> {
+        let saved = self.store.save(tokens);
         {
             let mut cache = self.cache();
             cache.tokens = Some(tokens.clone());
             cache.loaded = true;
             cache.generation += 1;
         }
+        saved.map_err(|e| {
+            e.with_hint("the new tokens are kept in memory and were passed to the rotation hooks; save them from there")
+        })
+    }
+
+    fn notify(&self, tokens: &TokenSet) {
         for hook in &self.hooks {
-            hook(&tokens);
+            hook(tokens);
         }
-        Ok(())
     }
 
-    fn adopt(&self, tokens: TokenSet) {
-        let mut cache = self.cache();
-        cache.tokens = Some(tokens);
-        cache.generation += 1;
+    async fn store_lock(&self) -> Result<Box<dyn StoreLock>, Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.lock())
+            .await
+            .map_err(|e| Error::internal(format!("the store lock task failed: {e}")))?
     }
 
-    pub fn clear(&self) -> Result<(), Error> {
+    /// Installs tokens from a login, under the same locks as a refresh.
+    pub async fn install(&self, tokens: TokenSet) -> Result<(), Error> {
+        let writes = self.writes.lock().await;
+        let store_lock = self.store_lock().await?;
+        let stored = self.store_and_cache(&tokens);
+        drop(store_lock);
+        drop(writes);
+        self.notify(&tokens);
+        stored
+    }
+
+    /// Installs tokens given by the caller, at once (no waiting for a refresh in flight).
+    pub fn install_now(&self, tokens: TokenSet) -> Result<(), Error> {
+        let stored = self.store_and_cache(&tokens);
+        self.notify(&tokens);
+        stored
+    }
+
+    /// Forgets the tokens, in the store too, under the same locks as a refresh.
+    pub async fn clear(&self) -> Result<(), Error> {
+        let _writes = self.writes.lock().await;
+        let _store_lock = self.store_lock().await?;
+        self.clear_now()
+    }
+
+    pub fn clear_now(&self) -> Result<(), Error> {
         self.store.clear()?;
         let mut cache = self.cache();
         cache.tokens = None;
@@ -381,43 +475,59 @@ impl TokenManager {
     /// Runs `refresh` unless someone else renewed the tokens first: another task in this
     /// process (the generation moved) or another process (the store holds other tokens than
     /// the ones this process is replacing).
+    ///
+    /// The work runs in its own task: if the caller stops waiting (a timeout, a cancelled
+    /// call), the refresh still completes and the rotated pair is saved, because ANAF has
+    /// invalidated the old refresh token the moment it answered.
     pub async fn renew<F, Fut>(
-        &self,
+        self: &Arc<Self>,
         seen_generation: u64,
-        replacing: Option<&Secret>,
+        replacing: Option<Secret>,
         refresh: F,
     ) -> Result<TokenSet, Error>
     where
-        F: FnOnce(Secret) -> Fut,
-        Fut: std::future::Future<Output = Result<TokenSet, Error>>,
+        F: FnOnce(Secret) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<TokenSet, Error>> + Send + 'static,
     {
-        let _in_process = self.refresh_flight.lock().await;
-        let (current, generation) = self.snapshot()?;
-        if generation != seen_generation
-            && let Some(current) = current.clone()
-        {
-            return Ok(current);
-        }
-        let store = self.store.clone();
-        let _across_processes = tokio::task::spawn_blocking(move || store.lock())
-            .await
-            .map_err(|e| Error::internal(format!("the store lock task failed: {e}")))??;
-        let stored = self.store.load()?;
-        let replacing = replacing.or(current.as_ref().map(|t| &t.access_token));
-        if let Some(stored) = stored.clone()
-            && Some(&stored.access_token) != replacing
-            && stored.is_fresh(Utc::now(), self.margin)
-        {
-            // Another process renewed them while this one waited for the lock.
-            self.adopt(stored.clone());
-            return Ok(stored);
-        }
-        let Some(base) = stored.or(current) else {
-            return Err(not_logged_in());
-        };
-        let renewed = refresh(base.refresh_token).await?;
-        self.install(renewed.clone())?;
-        Ok(renewed)
+        let manager = self.clone();
+        let task = tokio::spawn(async move {
+            let writes = manager.writes.clone().lock_owned().await;
+            let (current, generation) = manager.snapshot()?;
+            if generation != seen_generation
+                && let Some(current) = current.clone()
+            {
+                return Ok(current);
+            }
+            let store_lock = manager.store_lock().await?;
+            let stored = manager.store.load()?;
+            let replacing = replacing.or(current.as_ref().map(|t| t.access_token.clone()));
+            let renewed_elsewhere = stored.clone().filter(|stored| {
+                Some(&stored.access_token) != replacing.as_ref() && stored.is_fresh(Utc::now(), manager.margin)
+            });
+            let (tokens, saved) = match renewed_elsewhere {
+                // Another process renewed them while this one waited for the lock.
+                Some(stored) => {
+                    let mut cache = manager.cache();
+                    cache.tokens = Some(stored.clone());
+                    cache.generation += 1;
+                    (stored, Ok(()))
+                }
+                None => {
+                    let Some(base) = stored.or(current) else {
+                        return Err(not_logged_in());
+                    };
+                    let renewed = refresh(base.refresh_token).await?;
+                    let saved = manager.store_and_cache(&renewed);
+                    (renewed, saved)
+                }
+            };
+            drop(store_lock);
+            drop(writes);
+            manager.notify(&tokens);
+            saved.map(|()| tokens)
+        });
+        task.await
+            .map_err(|e| Error::internal(format!("the token refresh task failed: {e}")))?
     }
 }
 

@@ -133,6 +133,19 @@ impl Call {
         }
     }
 
+    /// A multipart POST; the form is rebuilt for each attempt (reqwest consumes it).
+    pub fn multipart(
+        operation: &'static str,
+        url: url::Url,
+        form: impl Fn() -> reqwest::multipart::Form + Send + Sync + 'static,
+    ) -> Call {
+        Call {
+            method: reqwest::Method::POST,
+            multipart: Some(Box::new(form)),
+            ..Call::get(operation, url)
+        }
+    }
+
     pub fn once(mut self) -> Call {
         self.idempotency = Idempotency::Once;
         self
@@ -211,9 +224,18 @@ impl Reply {
     }
 }
 
+/// `Retry-After` as seconds or as an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 pub(crate) fn transport_error(error: reqwest::Error) -> Error {
@@ -279,15 +301,19 @@ impl Client {
         let mut refreshed_after_401 = false;
         loop {
             attempt += 1;
-            if let Some(limiter) = &self.inner.limiter {
-                limiter.acquire().await;
-            }
             let (token, generation) = if call.bearer {
                 let (token, generation) = self.access_token().await?;
                 (Some(token), generation)
             } else {
                 (None, 0)
             };
+            // ANAF's per-minute budget is api.anaf.ro's: calls with a token, counted only
+            // once the token is in hand.
+            if call.bearer
+                && let Some(limiter) = &self.inner.limiter
+            {
+                limiter.acquire().await;
+            }
             let mut request = self.inner.http.request(call.method.clone(), call.url.clone());
             if let Some(token) = &token {
                 request = request.bearer_auth(token.expose());
@@ -323,21 +349,17 @@ impl Client {
             if status == 401 && call.bearer && idempotent && !refreshed_after_401 && self.can_refresh() {
                 refreshed_after_401 = true;
                 tracing::debug!("401: refreshing the token once");
-                self.renew_after_401(generation, token.as_ref()).await?;
+                self.renew_after_401(generation, token.clone()).await?;
                 attempt -= 1;
                 continue;
             }
-            if status == 429 && can_retry {
+            if (status == 429 || status >= 500) && can_retry {
                 let wait = retry_after(response.headers()).unwrap_or_else(|| policy.backoff(attempt));
                 if wait <= policy.max_retry_after {
-                    tracing::debug!(wait_ms = wait.as_millis() as u64, "429: waiting as ANAF asks");
+                    tracing::debug!(status, wait_ms = wait.as_millis() as u64, "retrying after a wait");
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-            }
-            if status >= 500 && can_retry {
-                tokio::time::sleep(policy.backoff(attempt)).await;
-                continue;
             }
             let headers = response.headers().clone();
             let body = match read_body(response).await {
@@ -356,7 +378,16 @@ impl Client {
                     });
                 }
             };
-            return Ok((Reply { status, headers, body }, attempt));
+            let reply = Reply { status, headers, body };
+            if !idempotent && status >= 500 {
+                // A gateway error can come after the service accepted the request.
+                let error = reply
+                    .check()
+                    .err()
+                    .unwrap_or_else(|| Error::unexpected(status, "server error", b""));
+                return Err(error.with_outcome_unknown());
+            }
+            return Ok((reply, attempt));
         }
     }
 }
@@ -366,15 +397,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        headers.insert(RETRY_AFTER, later.parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
     fn backoff_grows_and_stays_capped() {
         let policy = RetryPolicy {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(300),
             ..Default::default()
         };
-        for attempt in 1..10 {
-            assert!(policy.backoff(attempt) <= Duration::from_millis(300));
+        let largest = |attempt| (0..2000).map(|_| policy.backoff(attempt)).max().unwrap();
+        // Full jitter: each delay is random below the exponential bound, which doubles per
+        // attempt (100, 200, then capped at 300 ms).
+        assert!(largest(1) <= Duration::from_millis(100) && largest(1) > Duration::from_millis(90));
+        assert!(largest(2) <= Duration::from_millis(200) && largest(2) > Duration::from_millis(180));
+        for attempt in 3..40 {
+            assert!(largest(attempt) <= Duration::from_millis(300));
         }
+        assert!(largest(5) > Duration::from_millis(270));
     }
 
     #[tokio::test(start_paused = true)]

@@ -256,6 +256,40 @@ async fn upload_and_wait_polls_until_final_within_its_budget() {
 }
 
 #[tokio::test]
+async fn a_failed_poll_keeps_the_upload_id() {
+    let sandbox = sandbox_with(SandboxOptions {
+        processing_delay: Duration::from_secs(60),
+        ..SandboxOptions::instant()
+    });
+    let client = logged_in_with(&sandbox, builder(&sandbox).retry_policy(RetryPolicy::none())).await;
+    sandbox
+        .inject_fault(fault(
+            "efactura.status",
+            Fault::Status {
+                status: 502,
+                body: None,
+            },
+            5,
+        ))
+        .unwrap();
+    let wait = WaitOptions {
+        first_poll: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let error = client
+        .efactura()
+        .upload_and_wait(invoice("P-1", CIF, PARTNER), CIF, UploadOptions::default(), wait)
+        .await
+        .unwrap_err();
+    assert_eq!(error.http_status(), Some(502));
+    assert_eq!(
+        error.upload_id(),
+        Some(sandbox.uploads(Some(CIF))[0].upload_id),
+        "the caller learns which upload to follow"
+    );
+}
+
+#[tokio::test]
 async fn lists_are_empty_values_and_pages_stream_over_everything() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
@@ -356,6 +390,45 @@ async fn the_stream_corrects_once_for_anafs_clock_being_behind() {
         .filter(|r| r.endpoint.as_deref() == Some("efactura.list_paged"))
         .count();
     assert_eq!(refused, 2, "one refusal with ANAF's time, then the corrected request");
+}
+
+#[tokio::test]
+async fn the_default_end_is_corrected_when_anafs_clock_is_behind_ours() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    sandbox
+        .seed_received_invoices(&SeedRequest {
+            cif: CIF.into(),
+            count: 4,
+            supplier_cif: None,
+            days_back: 2,
+            env: anaf_sandbox::Env::Test,
+        })
+        .unwrap();
+    // ANAF's clock is now 30 s behind the client's: "now minus 5 s" is in ANAF's future.
+    sandbox.set_clock_offset(chrono::Duration::seconds(-30));
+    let messages = client
+        .efactura()
+        .messages(CIF, chrono::Utc::now() - chrono::Duration::days(3), None, None)
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        messages.len(),
+        3,
+        "the newest was seeded at ANAF's old 'now', now in its future"
+    );
+    let list_calls: Vec<u16> = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint.as_deref() == Some("efactura.list_paged"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        list_calls.len(),
+        2,
+        "one refused (with ANAF's time), then the corrected request"
+    );
 }
 
 #[tokio::test]
@@ -584,7 +657,11 @@ async fn idempotent_calls_retry_transient_failures_uploads_never() {
         (error.kind(), error.http_status()),
         (ErrorKind::UnexpectedResponse, Some(503))
     );
-    assert!(error.is_transient());
+    assert!(
+        error.upload_outcome_unknown(),
+        "a gateway error can follow an accepted upload"
+    );
+    assert!(!error.is_transient(), "so it is not to be repeated blindly");
     assert_eq!(error.anaf_message(), Some("maintenance"));
     assert_eq!(requests_to(&sandbox, "efactura.upload"), 1, "never sent twice");
 }

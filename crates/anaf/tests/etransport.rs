@@ -30,7 +30,7 @@ async fn declare_follow_list_and_ask_for_info() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].uit.as_deref(), Some(uit.as_str()));
     assert_eq!(records[0].operation.as_deref(), Some("30"));
-    assert_eq!(records[0].upload_id, receipt.upload_id.to_string());
+    assert_eq!(records[0].upload_id, receipt.upload_id);
     assert!(records[0].created_at.is_some());
     assert_eq!(records[0].raw["nr_veh"], "B123ABC");
 

@@ -28,35 +28,11 @@ fn desktop_app(sandbox: &Sandbox, port: u16) -> Application {
     Application::new(app.client_id, app.client_secret, app.redirect_uris[0].clone())
 }
 
-/// Plays the user's browser: opens the authorization page, picks the identity, follows the
-/// redirect to the local HTTPS listener.
-async fn browser(sandbox_base: String, authorization_url: String) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(true) // the listener's certificate is self-signed, as in a real browser warning
-        .build()
-        .unwrap();
-    let page = http.get(&authorization_url).send().await.unwrap().text().await.unwrap();
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).unwrap() + marker.len();
-        page[start..].split('"').next().unwrap().to_owned()
-    };
-    let form = [
-        ("client_id", field("client_id")),
-        ("redirect_uri", field("redirect_uri")),
-        ("state", field("state")),
-        ("token_content_type", field("token_content_type")),
-        ("serial", SERIAL.to_owned()),
-        ("action", "approve".to_owned()),
-    ];
-    let redirect = http
-        .post(format!("{sandbox_base}/anaf-oauth2/v1/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let callback = redirect.headers()["location"].to_str().unwrap().to_owned();
+/// Plays the user's browser: approves on the authorization page, then follows the redirect
+/// to the local HTTPS listener and returns the page it shows.
+async fn browser_session(sandbox_base: String, authorization_url: String) -> String {
+    let http = browser();
+    let callback = approve_on_page(&http, &sandbox_base, &authorization_url).await;
     http.get(&callback).send().await.unwrap().text().await.unwrap()
 }
 
@@ -81,7 +57,7 @@ async fn login_through_the_loopback_listener() {
     let login = tokio::spawn(async move { login_client.oauth().login_interactive(options).await });
     let url = url_rx.recv().await.unwrap();
     assert!(url.contains("token_content_type=jwt"));
-    let page = browser(sandbox.base_url().to_owned(), url).await;
+    let page = browser_session(sandbox.base_url().to_owned(), url).await;
     assert!(page.contains("Autentificare reusita"));
     let tokens = login.await.unwrap().unwrap();
     assert!(tokens.expires_at > chrono::Utc::now());

@@ -36,32 +36,7 @@ async fn browser_flow_through_the_authorization_page() {
     let sandbox = sandbox();
     let client = builder(&sandbox).build().unwrap();
     let request = client.oauth().authorization_url(None).unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = browser.get(&request.url).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Autentificare"));
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).unwrap() + marker.len();
-        page[start..].split('"').next().unwrap().replace("&amp;", "&")
-    };
-    let form = [
-        ("client_id", field("client_id")),
-        ("redirect_uri", field("redirect_uri")),
-        ("state", field("state")),
-        ("token_content_type", field("token_content_type")),
-        ("serial", SERIAL.to_owned()),
-        ("action", "approve".to_owned()),
-    ];
-    let redirect = browser
-        .post(sandbox.base_url().to_owned() + "/anaf-oauth2/v1/authorize")
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    let location = approve_on_page(&browser(), sandbox.base_url(), &request.url).await;
     let tokens = client
         .oauth()
         .complete_authorization(&location, &request.state)
@@ -182,6 +157,40 @@ async fn many_tasks_at_expiry_cause_exactly_one_refresh() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(refreshes(&sandbox), 1);
+}
+
+#[tokio::test]
+async fn a_caller_that_stops_waiting_mid_refresh_does_not_lose_the_rotated_tokens() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    age_tokens(&client);
+    let before = client.oauth().tokens().unwrap().unwrap();
+    sandbox
+        .inject_fault(anaf_sandbox::FaultSpec {
+            endpoint: "oauth.token".into(),
+            fault: anaf_sandbox::Fault::Latency { ms: 400 },
+            times: Some(1),
+        })
+        .unwrap();
+    // The call gives up while the refresh is on the wire; ANAF rotates the pair anyway.
+    let abandoned = tokio::time::timeout(Duration::from_millis(100), client.hello("impatient")).await;
+    assert!(abandoned.is_err());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(refreshes(&sandbox), 1);
+    let after = client.oauth().tokens().unwrap().unwrap();
+    assert_ne!(after.refresh_token, before.refresh_token, "the rotated pair was kept");
+    client.hello("later").await.unwrap();
+    assert_eq!(refreshes(&sandbox), 1, "and it works without another refresh");
+}
+
+#[tokio::test]
+async fn hello_masks_the_token_anaf_echoes() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    let text = client.hello("x").await.unwrap();
+    assert!(text.contains("key=Authorization\nval=[Bearer ***]"), "{text}");
+    let token = client.oauth().tokens().unwrap().unwrap().access_token;
+    assert!(!text.contains(token.expose()));
 }
 
 #[tokio::test]
@@ -322,6 +331,17 @@ async fn forbidden_names_both_of_the_seeds_causes() {
         ErrorKind::Forbidden
     );
     assert!(ef_only.efactura().list_messages(CIF, 1, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_proxy_is_refused_for_plain_http_loopback_endpoints() {
+    let sandbox = sandbox();
+    let error = builder(&sandbox)
+        .proxy("http://user:pass@proxy.local:3128")
+        .build()
+        .unwrap_err();
+    assert_eq!((error.kind(), error.field()), (ErrorKind::InvalidInput, Some("proxy")));
+    assert!(!error.to_string().contains("pass"));
 }
 
 #[tokio::test]

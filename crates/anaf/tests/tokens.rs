@@ -50,6 +50,42 @@ async fn a_callback_store_sees_every_rotation() {
 }
 
 #[tokio::test]
+async fn callback_store_clear_and_lock_are_used() {
+    let sandbox = sandbox();
+    let events: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let saved: Arc<Mutex<Option<TokenSet>>> = Arc::default();
+    let (e1, e2) = (events.clone(), events.clone());
+    let (load_from, save_to, cleared) = (saved.clone(), saved.clone(), saved.clone());
+    let store = CallbackTokenStore::new(
+        move || Ok(load_from.lock().unwrap().clone()),
+        move |t| {
+            *save_to.lock().unwrap() = Some(t.clone());
+            Ok(())
+        },
+    )
+    .with_clear(move || {
+        *cleared.lock().unwrap() = None;
+        Ok(())
+    })
+    .with_lock(
+        move || {
+            e1.lock().unwrap().push("lock");
+            Ok(())
+        },
+        move || e2.lock().unwrap().push("unlock"),
+    );
+    let client = logged_in_with(&sandbox, builder(&sandbox).token_store(store)).await;
+    client.oauth().refresh().await.unwrap();
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec!["lock", "unlock", "lock", "unlock"],
+        "login and refresh, each under the lock"
+    );
+    client.oauth().revoke().await.unwrap();
+    assert!(saved.lock().unwrap().is_none(), "revoking cleared the host's copy");
+}
+
+#[tokio::test]
 async fn a_failing_save_callback_surfaces_as_an_internal_error() {
     let sandbox = sandbox();
     let store = CallbackTokenStore::new(|| Ok(None), |_| Err("disk full".into()));

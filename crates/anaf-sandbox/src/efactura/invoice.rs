@@ -217,7 +217,7 @@ fn summarize_cii(root: &Element) -> Summary {
     let totals = settlement.and_then(|s| s.child("SpecifiedTradeSettlementHeaderMonetarySummation"));
     let issue_date = text(root, &["ExchangedDocument", "IssueDateTime", "DateTimeString"]).map(|d| {
         // Format 102 (YYYYMMDD) shown as ISO.
-        if d.len() == 8 {
+        if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) {
             format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..])
         } else {
             d

@@ -23,6 +23,7 @@ use crate::envelopes::{
     eroare, error_document, json_200, spring_400, spring_404, status_error, status_state, support_id, upload_error,
     upload_ok, validation_report, waf_page,
 };
+use crate::extract::AnafEnv;
 use crate::limits::Scope;
 use crate::model::{Env, Service, UploadRecord};
 use crate::oauth::param;
@@ -58,6 +59,8 @@ pub(crate) struct Upload {
     pub standard: Standard,
     pub b2c: bool,
     pub body: Bytes,
+    /// Hex SHA-256 of `body`, computed once on arrival.
+    pub sha256: String,
     pub summary: Option<Summary>,
     pub outcome: Outcome,
     pub download_id: Option<u64>,
@@ -92,6 +95,9 @@ pub(crate) struct Download {
     pub payload: Payload,
 }
 
+/// What makes two invoices the same for ANAF: environment, seller CIF, number, issue date.
+type InvoiceKey = (Env, String, String, String);
+
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     last_upload: u64,
@@ -100,6 +106,8 @@ pub(crate) struct Store {
     /// Message lists by (environment, CIF whose list it is).
     messages: BTreeMap<(Env, String), Vec<Message>>,
     downloads: HashMap<(Env, u64), Download>,
+    /// Accepted invoices, for the duplicate check: the upload index and time of each.
+    accepted: HashMap<InvoiceKey, (u64, DateTime<Utc>)>,
 }
 
 impl Store {
@@ -130,7 +138,7 @@ impl Store {
                 standard: u.standard.as_str().to_owned(),
                 b2c: u.b2c,
                 size: u.body.len(),
-                sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &u.body)),
+                sha256: u.sha256.clone(),
                 received_at: u.received_at,
                 document_number: u.summary.as_ref().and_then(|s| s.number.clone()),
                 uit: None,
@@ -167,7 +175,11 @@ pub(crate) struct Received<'a> {
     pub standard: Standard,
     pub flags: Flags,
     pub body: Bytes,
+    pub sha256: String,
     pub at: DateTime<Utc>,
+    /// What ANAF reads from an invoice and the rules it fails, computed before taking the
+    /// sandbox lock (parsing 10 MB is not done while every other request waits).
+    pub invoice: Option<(Summary, Vec<String>)>,
 }
 
 /// The accepted document, processed. The outcome is decided at once (uploads are processed in
@@ -180,7 +192,9 @@ pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Receiv
         standard,
         flags,
         body,
+        sha256,
         at: received_at,
+        invoice,
     } = received;
     let index = state.efactura.next_upload();
     let final_at = received_at + chrono::Duration::from_std(shared.options.processing_delay).unwrap_or_default();
@@ -193,17 +207,16 @@ pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Receiv
         standard,
         b2c: flags.b2c,
         body,
+        sha256,
         summary: None,
         outcome: Outcome::Ok,
         download_id: None,
         parties: vec![cif.to_owned()],
     };
-    if standard == Standard::Rasp {
-        accept_rasp(state, env, &mut upload, root, listed_at);
-    } else if !root.has_element_children() {
-        upload.outcome = Outcome::RejectedXml;
-    } else {
-        accept_invoice(state, env, &mut upload, flags, root, listed_at);
+    match invoice {
+        _ if standard == Standard::Rasp => accept_rasp(state, env, &mut upload, root, listed_at),
+        Some((summary, errors)) => accept_invoice(state, env, &mut upload, flags, summary, errors, listed_at),
+        None => upload.outcome = Outcome::RejectedXml,
     }
     state.efactura.uploads.insert((env, index), upload);
     index
@@ -214,10 +227,10 @@ fn accept_invoice(
     env: Env,
     upload: &mut Upload,
     flags: Flags,
-    root: &xml::Element,
+    summary: Summary,
+    mut errors: Vec<String>,
     listed_at: DateTime<Utc>,
 ) {
-    let summary = summarize(root);
     let index = upload.index;
     // A seller whose CIF fails its control digit cannot be identified: errors go to `cif`.
     let seller = summary
@@ -226,7 +239,6 @@ fn accept_invoice(
         .map(|(cif, _)| cif)
         .filter(|c| crate::codes::cif_is_valid(c));
     let buyer = summary.buyer.romanian_cif().map(|(cif, _)| cif);
-    let mut errors = business_errors(&summary);
     if errors.is_empty()
         && let Some(seller) = &seller
         && !state.company_known(seller)
@@ -236,20 +248,11 @@ fn accept_invoice(
     if errors.is_empty()
         && let (Some(seller), Some(number), Some(date)) = (&seller, &summary.number, &summary.issue_date)
     {
-        let earlier = state.efactura.uploads.iter().find(|((e, _), u)| {
-            *e == env
-                && u.outcome == Outcome::Ok
-                && u.summary.as_ref().is_some_and(|s| {
-                    s.seller.romanian_cif().map(|(c, _)| c).as_ref() == Some(seller)
-                        && s.number.as_ref() == Some(number)
-                        && s.issue_date.as_ref() == Some(date)
-                })
-        });
-        if let Some((_, earlier)) = earlier {
+        let key = (env, seller.clone(), number.clone(), date.clone());
+        if let Some((earlier, at)) = state.efactura.accepted.get(&key) {
             errors.push(format!(
-                "Factura a mai fost transmisa anterior cu index={} si data incarcare={}",
-                earlier.index,
-                date_stamp(earlier.received_at)
+                "Factura a mai fost transmisa anterior cu index={earlier} si data incarcare={}",
+                date_stamp(*at)
             ));
         }
     }
@@ -301,6 +304,12 @@ fn accept_invoice(
         }
         owners.dedup();
         upload.parties.extend(owners.iter().cloned());
+        if let (Some(seller), Some(number), Some(date)) = (&seller, &summary.number, &summary.issue_date) {
+            state.efactura.accepted.insert(
+                (env, seller.clone(), number.clone(), date.clone()),
+                (index, upload.received_at),
+            );
+        }
         state.efactura.downloads.insert(
             (env, download_id),
             Download {
@@ -440,42 +449,35 @@ fn cif_is_number(cif: &str) -> bool {
     !cif.is_empty() && cif.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn env_or_404(shared: &Shared, segment: &str, path: &str) -> Result<Env, Response> {
-    Env::parse(segment).ok_or_else(|| spring_404(shared.now(), path))
-}
-
 pub(crate) async fn upload(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
     body: Body,
 ) -> Response {
-    handle_upload(&shared, &env, &caller, &params, body, false).await
+    handle_upload(&shared, env, &caller, &params, body, false).await
 }
 
 pub(crate) async fn upload_b2c(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
     body: Body,
 ) -> Response {
-    handle_upload(&shared, &env, &caller, &params, body, true).await
+    handle_upload(&shared, env, &caller, &params, body, true).await
 }
 
 async fn handle_upload(
     shared: &Shared,
-    env: &str,
+    env: Env,
     caller: &Caller,
     params: &[(String, String)],
     body: Body,
     b2c: bool,
 ) -> Response {
     let now = shared.now();
-    let Ok(env) = Env::parse(env).ok_or(()) else {
-        return spring_404(now, &format!("/{env}/FCTEL/rest/upload"));
-    };
     let (Some(standard), Some(cif)) = (param(params, "standard"), param(params, "cif")) else {
         return spring_400(now, "Parametrii standard si cif sunt obligatorii");
     };
@@ -517,6 +519,22 @@ async fn handle_upload(
             }
         }
     }
+    // The body is hashed, parsed and read before the sandbox lock is taken: 10 MB of XML is not
+    // parsed while every other request waits.
+    let sha256 = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body.bytes));
+    let parsed = xml::parse(&body.bytes);
+    let invoice = match &parsed {
+        Ok(root)
+            if standard != Standard::Rasp
+                && root_mismatch(root, standard.root()).is_none()
+                && root.has_element_children() =>
+        {
+            let summary = summarize(root);
+            let errors = business_errors(&summary);
+            Some((summary, errors))
+        }
+        _ => None,
+    };
     let mut state = shared.lock();
     match state.cif_right(caller, cif) {
         Ok(()) => {}
@@ -531,7 +549,7 @@ async fn handle_upload(
             &format!("CIF introdus= {cif} nu este inregistrat in Registrul RO e-Factura executari silite"),
         );
     }
-    let root = match xml::parse(&body.bytes) {
+    let root = match parsed {
         Ok(root) => root,
         Err(e) => return upload_error(now, &format!("Fisierul transmis nu este valid. {} ", e.sax_text())),
     };
@@ -562,7 +580,9 @@ async fn handle_upload(
         standard,
         flags,
         body: body.bytes,
+        sha256,
         at: now,
+        invoice,
     };
     let index = accept(&mut state, shared, received, &root);
     upload_ok(now, index)
@@ -589,15 +609,11 @@ fn root_position(body: &[u8]) -> (usize, usize) {
 
 pub(crate) async fn status(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> Response {
     let now = shared.now();
-    let env = match env_or_404(&shared, &env, "/FCTEL/rest/stareMesaj") {
-        Ok(env) => env,
-        Err(response) => return response,
-    };
     let Some(raw) = param(&params, "id_incarcare") else {
         return spring_400(now, "Parametrul id_incarcare este obligatoriu");
     };
@@ -678,28 +694,48 @@ fn select<'a>(
     found
 }
 
-fn list_rights(state: &SandboxState, caller: &Caller, cif: &str) -> Result<(), Response> {
-    match state.cif_right(caller, cif) {
-        Ok(()) => Ok(()),
-        Err(CifDenial::NoneAtAll) => Err(eroare(
-            "Nu exista niciun CIF pentru care sa aveti drept in SPV",
+/// What both lists check after their own parameters: the filter, the CIF right, the day's
+/// budget (a refused call is not counted).
+fn admit_list(
+    state: &mut SandboxState,
+    caller: &Caller,
+    cif: &str,
+    filter: Option<&str>,
+    scope: Scope,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<(), Response> {
+    if !filter_valid(filter) {
+        return Err(eroare(
+            "Valorile acceptate pentru parametrul filtru sunt E, T, P sau R",
             LIST_TITLE,
-        )),
-        Err(CifDenial::NotThis) => Err(eroare(&format!("Nu aveti drept in SPV pentru CIF={cif}"), LIST_TITLE)),
+        ));
     }
+    match state.cif_right(caller, cif) {
+        Ok(()) => {}
+        Err(CifDenial::NoneAtAll) => {
+            return Err(eroare(
+                "Nu exista niciun CIF pentru care sa aveti drept in SPV",
+                LIST_TITLE,
+            ));
+        }
+        Err(CifDenial::NotThis) => return Err(eroare(&format!("Nu aveti drept in SPV pentru CIF={cif}"), LIST_TITLE)),
+    }
+    state.counters.take_daily(scope, limit, now).map_err(|limit| {
+        eroare(
+            &format!("S-au facut deja {limit} interogari de lista mesaje de catre utilizator in cursul zilei"),
+            LIST_TITLE,
+        )
+    })
 }
 
 pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> Response {
     let now = shared.now();
-    let env = match env_or_404(&shared, &env, "/FCTEL/rest/listaMesajeFactura") {
-        Ok(env) => env,
-        Err(response) => return response,
-    };
     let (Some(days), Some(cif)) = (param(&params, "zile"), param(&params, "cif")) else {
         return spring_400(now, "Parametrii zile si cif sunt obligatorii");
     };
@@ -716,25 +752,18 @@ pub(crate) async fn list(
         return eroare("Numarul de zile trebuie sa fie intre 1 si 60", LIST_TITLE);
     }
     let filter = param(&params, "filtru");
-    if !filter_valid(filter) {
-        return eroare(
-            "Valorile acceptate pentru parametrul filtru sunt E, T, P sau R",
-            LIST_TITLE,
-        );
-    }
     let mut state = shared.lock();
-    if let Err(response) = list_rights(&state, &caller, cif) {
+    let scope = Scope::EfacturaList(env, cif.to_owned());
+    if let Err(response) = admit_list(
+        &mut state,
+        &caller,
+        cif,
+        filter,
+        scope,
+        shared.options.daily_limits.efactura_list,
+        now,
+    ) {
         return response;
-    }
-    let limit = shared.options.daily_limits.efactura_list;
-    if let Err(limit) = state
-        .counters
-        .take_daily(Scope::EfacturaList(env, cif.to_owned()), limit, now)
-    {
-        return eroare(
-            &format!("S-au facut deja {limit} interogari de lista mesaje de catre utilizator in cursul zilei"),
-            LIST_TITLE,
-        );
     }
     let found = select(&state, env, cif, filter, now - chrono::Duration::days(days_n), now);
     if found.len() > PAGE_SIZE {
@@ -757,15 +786,11 @@ pub(crate) async fn list(
 
 pub(crate) async fn list_paged(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> Response {
     let now = shared.now();
-    let env = match env_or_404(&shared, &env, "/FCTEL/rest/listaMesajePaginatieFactura") {
-        Ok(env) => env,
-        Err(response) => return response,
-    };
     let (Some(start), Some(end), Some(cif), Some(page)) = (
         param(&params, "startTime"),
         param(&params, "endTime"),
@@ -831,25 +856,11 @@ pub(crate) async fn list_paged(
         );
     }
     let filter = param(&params, "filtru");
-    if !filter_valid(filter) {
-        return eroare(
-            "Valorile acceptate pentru parametrul filtru sunt E, T, P sau R",
-            LIST_TITLE,
-        );
-    }
     let mut state = shared.lock();
-    if let Err(response) = list_rights(&state, &caller, cif) {
-        return response;
-    }
+    let scope = Scope::EfacturaListPaged(env, cif.to_owned());
     let limit = shared.options.daily_limits.efactura_list_paged;
-    if let Err(limit) = state
-        .counters
-        .take_daily(Scope::EfacturaListPaged(env, cif.to_owned()), limit, now)
-    {
-        return eroare(
-            &format!("S-au facut deja {limit} interogari de lista mesaje de catre utilizator in cursul zilei"),
-            LIST_TITLE,
-        );
+    if let Err(response) = admit_list(&mut state, &caller, cif, filter, scope, limit, now) {
+        return response;
     }
     let found = select(&state, env, cif, filter, start_at, end_at);
     if found.is_empty() {
@@ -883,15 +894,11 @@ pub(crate) async fn list_paged(
 
 pub(crate) async fn download(
     State(shared): State<Arc<Shared>>,
-    Path(env): Path<String>,
+    AnafEnv { env, .. }: AnafEnv,
     Extension(caller): Extension<Caller>,
     Query(params): Query<Params>,
 ) -> Response {
     let now = shared.now();
-    let env = match env_or_404(&shared, &env, "/FCTEL/rest/descarcare") {
-        Ok(env) => env,
-        Err(response) => return response,
-    };
     let Some(raw) = param(&params, "id") else {
         return spring_400(now, "Parametrul id este obligatoriu");
     };
@@ -965,8 +972,9 @@ fn waf_triggered(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(body);
     let relative_schema = text.match_indices("schemaLocation=").any(|(i, _)| {
         let rest = &text[i + "schemaLocation=".len()..];
-        let quote = rest.chars().next().unwrap_or('"');
-        let value = rest[1..].split(quote).next().unwrap_or_default();
+        let mut chars = rest.chars();
+        let quote = chars.next().unwrap_or('"');
+        let value = chars.as_str().split(quote).next().unwrap_or_default();
         value
             .split_whitespace()
             .skip(1)
@@ -1010,20 +1018,21 @@ fn check_for_rendering(standard: &str, body: &crate::body::CappedBody, validate:
 }
 
 /// `validare` and `transformare` exist on the production path only (the test path is 404).
-fn prod_only(shared: &Shared, env: &str, path: &str) -> Result<(), Response> {
-    match Env::parse(env) {
-        Some(Env::Prod) => Ok(()),
-        _ => Err(spring_404(shared.now(), path)),
+fn prod_only(shared: &Shared, anaf_env: &AnafEnv) -> Result<(), Response> {
+    match anaf_env.env {
+        Env::Prod => Ok(()),
+        Env::Test => Err(spring_404(shared.now(), &anaf_env.path)),
     }
 }
 
 pub(crate) async fn validate(
     State(shared): State<Arc<Shared>>,
-    Path((env, standard)): Path<(String, String)>,
+    anaf_env: AnafEnv,
+    Path((_, standard)): Path<(String, String)>,
     caller: Option<Extension<Caller>>,
     body: Body,
 ) -> Response {
-    if let Err(response) = prod_only(&shared, &env, &format!("/{env}/FCTEL/rest/validare/{standard}")) {
+    if let Err(response) = prod_only(&shared, &anaf_env) {
         return response;
     }
     let Ok(body) = read_capped(body, VALIDATION_LIMIT).await else {
@@ -1040,39 +1049,37 @@ pub(crate) async fn validate(
 
 pub(crate) async fn to_pdf(
     State(shared): State<Arc<Shared>>,
-    Path((env, standard)): Path<(String, String)>,
+    anaf_env: AnafEnv,
+    Path((_, standard)): Path<(String, String)>,
     caller: Option<Extension<Caller>>,
     body: Body,
 ) -> Response {
-    render_pdf(&shared, &env, &standard, None, caller.is_some(), body).await
+    render_pdf(&shared, &anaf_env, &standard, None, caller.is_some(), body).await
 }
 
 pub(crate) async fn to_pdf_novld(
     State(shared): State<Arc<Shared>>,
-    Path((env, standard, novld)): Path<(String, String, String)>,
+    anaf_env: AnafEnv,
+    Path((_, standard, novld)): Path<(String, String, String)>,
     caller: Option<Extension<Caller>>,
     body: Body,
 ) -> Response {
-    render_pdf(&shared, &env, &standard, Some(&novld), caller.is_some(), body).await
+    render_pdf(&shared, &anaf_env, &standard, Some(&novld), caller.is_some(), body).await
 }
 
 async fn render_pdf(
     shared: &Shared,
-    env: &str,
+    anaf_env: &AnafEnv,
     standard: &str,
     novld: Option<&str>,
     authenticated: bool,
     body: Body,
 ) -> Response {
-    let path = match novld {
-        Some(n) => format!("/{env}/FCTEL/rest/transformare/{standard}/{n}"),
-        None => format!("/{env}/FCTEL/rest/transformare/{standard}"),
-    };
-    if let Err(response) = prod_only(shared, env, &path) {
+    if let Err(response) = prod_only(shared, anaf_env) {
         return response;
     }
     if novld.is_some_and(|n| n != "DA") {
-        return spring_404(shared.now(), &path);
+        return spring_404(shared.now(), &anaf_env.path);
     }
     let Ok(body) = read_capped(body, VALIDATION_LIMIT).await else {
         return validation_report(&["A aparut o eroare tehnica. Cod: 001".into()]);
@@ -1170,7 +1177,18 @@ pub(crate) fn seed_received(
         let xml_text = crate::samples::invoice_xml(&spec);
         let root = xml::parse(xml_text.as_bytes()).expect("sample invoices are well-formed");
         let summary = summarize(&root);
+        let sha256 = hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            xml_text.as_bytes(),
+        ));
         let index = state.efactura.next_upload();
+        let key = (
+            env,
+            supplier_cif.to_owned(),
+            spec.number.clone(),
+            spec.issue_date.clone(),
+        );
+        state.efactura.accepted.insert(key, (index, at));
         let download_id = state.efactura.next_download();
         let detalii = format!(
             "Factura cu id_incarcare={index} emisa de cif_emitent={supplier_cif} pentru cif_beneficiar={buyer_cif}"
@@ -1208,6 +1226,7 @@ pub(crate) fn seed_received(
                 standard: Standard::Ubl,
                 b2c: false,
                 body: Bytes::from(xml_text),
+                sha256,
                 summary: Some(summary),
                 outcome: Outcome::Ok,
                 download_id: Some(download_id),
@@ -1233,6 +1252,9 @@ mod tests {
         ));
         assert!(waf_triggered(b"<Street>Bl. A;CP 12</Street>"));
         assert!(!waf_triggered(b"<Invoice/>"));
+        // Ends, or continues with a multi-byte character, right after the attribute name.
+        assert!(!waf_triggered(b"<a schemaLocation="));
+        assert!(!waf_triggered("<a schemaLocation=\u{103}x>".as_bytes()));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, ErrorKind};
 
+const MAX_ENTRY: u64 = 64 << 20;
 const ERRORS_NAMESPACE: &str = "mfp:anaf:dgti:efactura:mesajEroriFactuta:v1";
 
 /// A downloaded (or saved) answer archive.
@@ -96,10 +97,19 @@ impl Archive {
 
     fn read(&self, name: &str) -> Result<Vec<u8>, Error> {
         let mut archive = zip::ZipArchive::new(Cursor::new(self.zip.clone())).map_err(|e| bad_zip(e.to_string()))?;
-        let mut file = archive.by_name(name).map_err(|e| bad_zip(format!("{name}: {e}")))?;
-        let mut content = Vec::with_capacity(file.size().min(64 << 20) as usize);
-        file.read_to_end(&mut content)
+        let file = archive.by_name(name).map_err(|e| bad_zip(format!("{name}: {e}")))?;
+        let mut content = Vec::with_capacity(file.size().min(MAX_ENTRY) as usize);
+        // ANAF's documents are at most 10 MB; a larger entry is not an ANAF archive (and could
+        // be a ZIP bomb).
+        file.take(MAX_ENTRY + 1)
+            .read_to_end(&mut content)
             .map_err(|e| bad_zip(format!("{name} cannot be decompressed: {e}")))?;
+        if content.len() as u64 > MAX_ENTRY {
+            return Err(bad_zip(format!(
+                "{name} is larger than {} MB uncompressed",
+                MAX_ENTRY >> 20
+            )));
+        }
         Ok(content)
     }
 

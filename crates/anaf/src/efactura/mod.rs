@@ -178,7 +178,9 @@ impl EFactura<'_> {
             .send(Call::post("efactura.upload", url, xml, "application/xml").once())
             .await?
             .check()?;
-        let header = crate::anaf_xml::parse_header(&reply.body)?;
+        // Only an explicit refusal (an `Errors` text) proves ANAF did not take the invoice; an
+        // answer this client cannot read leaves the outcome unknown.
+        let header = crate::anaf_xml::parse_header(&reply.body).map_err(Error::with_outcome_unknown)?;
         if header.attr("ExecutionStatus") == Some("0")
             && let Some(index) = header.attr("index_incarcare").and_then(|v| v.trim().parse().ok())
         {
@@ -189,7 +191,8 @@ impl EFactura<'_> {
         }
         Err(match header.errors.first() {
             Some(text) => from_anaf_text(text, reply.status),
-            None => Error::unexpected(reply.status, "upload answer without index or error", &reply.body),
+            None => Error::unexpected(reply.status, "upload answer without index or error", &reply.body)
+                .with_outcome_unknown(),
         })
     }
 
@@ -234,18 +237,29 @@ impl EFactura<'_> {
     ) -> Result<Submission, Error> {
         let receipt = self.upload(xml, cif, options).await?;
         let budget = wait.max_polls.unwrap_or(self.client.inner.status_poll_budget).max(1);
-        let deadline = tokio::time::Instant::now() + wait.timeout;
+        let now = tokio::time::Instant::now();
+        // A caller's "no timeout" (Duration::MAX) must not overflow the clock.
+        let deadline = now
+            .checked_add(wait.timeout)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
         let mut interval = wait.first_poll;
         let mut polls = 0;
         loop {
             tokio::time::sleep_until((tokio::time::Instant::now() + interval).min(deadline)).await;
-            let state = self.status(receipt.upload_id).await?;
+            // The upload succeeded: a failed poll must not lose its id.
+            let state = self
+                .status(receipt.upload_id)
+                .await
+                .map_err(|e| e.with_upload_id(receipt.upload_id))?;
             polls += 1;
             tracing::debug!(upload_id = receipt.upload_id, polls, state = state.code(), "polled");
             if state.is_final() || polls >= budget || tokio::time::Instant::now() >= deadline {
                 return Ok(Submission { receipt, state, polls });
             }
-            interval = (interval * 2).min(wait.max_interval).max(Duration::from_millis(100));
+            interval = interval
+                .saturating_mul(2)
+                .min(wait.max_interval)
+                .max(Duration::from_millis(100));
         }
     }
 
@@ -255,7 +269,15 @@ impl EFactura<'_> {
         url.query_pairs_mut().append_pair("id", &download_id.to_string());
         let reply = self.client.send(Call::get("efactura.download", url)).await?.check()?;
         if reply.body.starts_with(b"PK") {
-            return Archive::from_bytes(reply.body);
+            // A broken archive from ANAF is ANAF's fault, not the caller's input.
+            return Archive::from_bytes(reply.body).map_err(|e| {
+                Error::new(
+                    ErrorKind::UnexpectedResponse,
+                    "ANAF sent an archive this client cannot open",
+                )
+                .with_status(200)
+                .with_source(e)
+            });
         }
         // Errors come as JSON `eroare` (sometimes labelled text/plain).
         let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
@@ -371,7 +393,7 @@ impl EFactura<'_> {
         MessageStream::new(self.client.clone(), cif, start, end, filter)
     }
 
-    fn public_or_api(&self, path: String) -> url::Url {
+    fn public_service_url(&self, path: String) -> url::Url {
         // validare/transformare are public on webservicesp and Bearer-protected on api; the
         // public host needs no token, so that is the one used.
         self.client.public_url(&path)
@@ -379,7 +401,7 @@ impl EFactura<'_> {
 
     /// `validare`: checks a document against ANAF's rules without uploading it.
     pub async fn validate(&self, xml: impl Into<Bytes>, kind: DocumentType) -> Result<ValidationReport, Error> {
-        let url = self.public_or_api(format!("prod/FCTEL/rest/validare/{}", kind.wire()));
+        let url = self.public_service_url(format!("prod/FCTEL/rest/validare/{}", kind.wire()));
         let reply = self
             .client
             .send(Call::post("efactura.validate", url, xml.into(), "text/plain").public())
@@ -392,7 +414,7 @@ impl EFactura<'_> {
     /// without validating (and does not guarantee correctness).
     pub async fn to_pdf(&self, xml: impl Into<Bytes>, kind: DocumentType, validate: bool) -> Result<PdfOutcome, Error> {
         let suffix = if validate { "" } else { "/DA" };
-        let url = self.public_or_api(format!("prod/FCTEL/rest/transformare/{}{suffix}", kind.wire()));
+        let url = self.public_service_url(format!("prod/FCTEL/rest/transformare/{}{suffix}", kind.wire()));
         let reply = self
             .client
             .send(Call::post("efactura.to_pdf", url, xml.into(), "text/plain").public())
@@ -412,34 +434,30 @@ impl EFactura<'_> {
     ) -> Result<SignatureVerdict, Error> {
         let (invoice, signature) = (invoice_xml.into(), signature_xml.into());
         let url = self.client.public_url("api/validate/signature");
-        let mut call = Call::get("efactura.verify_signature", url).public();
-        call.method = reqwest::Method::POST;
-        call.multipart = Some(Box::new(move || {
+        let part = |bytes: &Bytes, name: &'static str| {
+            reqwest::multipart::Part::stream_with_length(bytes.clone(), bytes.len() as u64)
+                .file_name(name)
+                .mime_str("text/xml")
+                .expect("a constant, valid MIME type")
+        };
+        let call = Call::multipart("efactura.verify_signature", url, move || {
             reqwest::multipart::Form::new()
-                .part(
-                    "file",
-                    reqwest::multipart::Part::stream(invoice.clone())
-                        .file_name("factura.xml")
-                        .mime_str("text/xml")
-                        .expect("valid mime"),
-                )
-                .part(
-                    "signature",
-                    reqwest::multipart::Part::stream(signature.clone())
-                        .file_name("semnatura.xml")
-                        .mime_str("text/xml")
-                        .expect("valid mime"),
-                )
-        }));
+                .part("file", part(&invoice, "factura.xml"))
+                .part("signature", part(&signature, "semnatura.xml"))
+        })
+        .public();
         let reply = self.client.send(call).await?;
         let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
             .ok()
             .and_then(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_owned));
         match (reply.status, message) {
-            (200, Some(message)) => Ok(SignatureVerdict {
-                valid: !message.contains(" NU "),
-                message,
-            }),
+            // Decided on ANAF's two wordings only: anything else is not a verdict.
+            (200, Some(message)) if message.contains("NU au putut fi validate") => {
+                Ok(SignatureVerdict { valid: false, message })
+            }
+            (200, Some(message)) if message.contains("au fost validate cu succes") => {
+                Ok(SignatureVerdict { valid: true, message })
+            }
             (400, Some(message)) => Err(Error::invalid_input("xml", "ANAF could not read both files")
                 .with_status(400)
                 .with_anaf_message(message)),
@@ -483,7 +501,9 @@ pub struct MessageStream {
     next_page: u32,
     total_pages: Option<u32>,
     buffer: VecDeque<Message>,
+    window_fixed: bool,
     skew_corrected: bool,
+    start_corrected: bool,
 }
 
 impl std::fmt::Debug for MessageStream {
@@ -516,7 +536,9 @@ impl MessageStream {
             next_page: 1,
             total_pages: None,
             buffer: VecDeque::new(),
+            window_fixed: false,
             skew_corrected: false,
+            start_corrected: false,
         }
     }
 
@@ -526,10 +548,13 @@ impl MessageStream {
             return Ok(None);
         }
         let now = Utc::now();
+        // The window is fixed on the first page, so pages do not shift while being read.
         let end = *self.end.get_or_insert(now - CLOCK_MARGIN);
-        // ANAF refuses a start older than 60 days; keep a minute of slack for the trip.
-        let oldest = now - chrono::Duration::days(60) + chrono::Duration::minutes(1);
-        let start = self.start.max(oldest);
+        if !self.window_fixed {
+            self.window_fixed = true;
+            self.start = self.start.max(oldest_start(now));
+        }
+        let start = self.start;
         if end <= start {
             self.total_pages = Some(0);
             return Ok(None);
@@ -539,6 +564,14 @@ impl MessageStream {
             .list_messages_page(&self.cif, start, end, self.next_page, self.filter)
             .await
         {
+            Err(e) if !self.start_corrected && e.field() == Some("startTime") && self.next_page == 1 => {
+                // "startTime = ... nu poate fi mai vechi de 60 de zile": ANAF counts differently
+                // or its clock is ahead; start a day later, once.
+                self.start_corrected = true;
+                self.start += chrono::Duration::days(1);
+                tracing::debug!("ANAF refused the start of the window; moved a day later");
+                return Box::pin(self.next_page()).await;
+            }
             Err(e) if !self.skew_corrected && e.field() == Some("endTime") => {
                 // "... nu poate in viitor fata de momentul requestului = dd-MM-yyyy HH:mm:ss":
                 // ANAF's clock is behind ours. Move the end behind ANAF's time, once.
@@ -584,6 +617,20 @@ impl MessageStream {
         }
         Ok(all)
     }
+}
+
+/// The oldest start ANAF accepts, with slack: 60 calendar days back in Romanian time (a
+/// window across a DST change is an hour shorter than 60 x 24 h), plus 10 minutes for clock
+/// differences and the trip.
+fn oldest_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let local = now.with_timezone(&chrono_tz::Europe::Bucharest).naive_local() - chrono::Duration::days(60);
+    let back = chrono_tz::Europe::Bucharest
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now - chrono::Duration::days(60));
+    back.max(now - chrono::Duration::days(60)) + chrono::Duration::minutes(10)
 }
 
 /// ANAF's clock, from the text it appends to an `endTime` refusal.

@@ -97,3 +97,42 @@ pub fn age_tokens(client: &Client) {
     tokens.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
     client.oauth().set_tokens(tokens).unwrap();
 }
+
+/// What the user's browser does on the authorization page: read the form, pick the default
+/// identity, submit. Returns where the identity provider redirects (the callback URL with
+/// `code` and `state`).
+pub async fn approve_on_page(http: &reqwest::Client, sandbox_base: &str, authorization_url: &str) -> String {
+    let page = http.get(authorization_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Autentificare"), "the authorization page: {page}");
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+        page[start..].split('"').next().unwrap().replace("&amp;", "&")
+    };
+    let form = [
+        ("client_id", field("client_id")),
+        ("redirect_uri", field("redirect_uri")),
+        ("state", field("state")),
+        ("token_content_type", field("token_content_type")),
+        ("serial", SERIAL.to_owned()),
+        ("action", "approve".to_owned()),
+    ];
+    let redirect = http
+        .post(format!("{sandbox_base}/anaf-oauth2/v1/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 302);
+    redirect.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// An HTTP client that behaves like a browser for these tests: no automatic redirects, and
+/// it accepts the login listener's self-signed certificate (a real browser shows a warning).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
