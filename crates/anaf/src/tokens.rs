@@ -410,10 +410,9 @@ impl TokenManager {
             .map(|t| (t.access_token.clone(), generation)))
     }
 
-    /// Saves and caches new tokens. A failed save still keeps them in memory (ANAF has
-    /// already invalidated the previous refresh token) and reports the failure.
-    fn store_and_cache(&self, tokens: &TokenSet) -> Result<(), Error> {
-        let saved = self.store.save(tokens);
+    /// Caches new tokens and reports how saving them went. A failed save still keeps them in
+    /// memory (ANAF has already invalidated the previous refresh token).
+    fn cache_saved(&self, tokens: &TokenSet, saved: Result<(), Error>) -> Result<(), Error> {
         {
             let mut cache = self.cache();
             cache.tokens = Some(tokens.clone());
@@ -423,6 +422,16 @@ impl TokenManager {
         saved.map_err(|e| {
             e.with_hint("the new tokens are kept in memory and were passed to the rotation hooks; save them from there")
         })
+    }
+
+    /// Saves and caches new tokens; the save (an fsync for the file store, a callback for
+    /// others) runs on a blocking thread, not on the async workers.
+    async fn store_and_cache(&self, tokens: &TokenSet) -> Result<(), Error> {
+        let (store, copy) = (self.store.clone(), tokens.clone());
+        let saved = tokio::task::spawn_blocking(move || store.save(&copy))
+            .await
+            .unwrap_or_else(|e| Err(Error::internal(format!("the token save task failed: {e}"))));
+        self.cache_saved(tokens, saved)
     }
 
     fn notify(&self, tokens: &TokenSet) {
@@ -442,7 +451,7 @@ impl TokenManager {
     pub async fn install(&self, tokens: TokenSet) -> Result<(), Error> {
         let writes = self.writes.lock().await;
         let store_lock = self.store_lock().await?;
-        let stored = self.store_and_cache(&tokens);
+        let stored = self.store_and_cache(&tokens).await;
         drop(store_lock);
         drop(writes);
         self.notify(&tokens);
@@ -451,7 +460,7 @@ impl TokenManager {
 
     /// Installs tokens given by the caller, at once (no waiting for a refresh in flight).
     pub fn install_now(&self, tokens: TokenSet) -> Result<(), Error> {
-        let stored = self.store_and_cache(&tokens);
+        let stored = self.cache_saved(&tokens, self.store.save(&tokens));
         self.notify(&tokens);
         stored
     }
@@ -517,7 +526,7 @@ impl TokenManager {
                         return Err(not_logged_in());
                     };
                     let renewed = refresh(base.refresh_token).await?;
-                    let saved = manager.store_and_cache(&renewed);
+                    let saved = manager.store_and_cache(&renewed).await;
                     (renewed, saved)
                 }
             };

@@ -28,6 +28,25 @@ fn desktop_app(sandbox: &Sandbox, port: u16) -> Application {
     Application::new(app.client_id, app.client_secret, app.redirect_uris[0].clone())
 }
 
+/// A client whose registered callback is a web address: nothing to listen on locally.
+fn web_app_client(sandbox: &Sandbox) -> anaf::Client {
+    let app = sandbox
+        .register_app(AppSpec {
+            name: "Web".into(),
+            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
+            services: vec![Service::EFactura],
+        })
+        .unwrap();
+    builder(sandbox)
+        .application(Application::new(
+            app.client_id,
+            app.client_secret,
+            app.redirect_uris[0].clone(),
+        ))
+        .build()
+        .unwrap()
+}
+
 /// Plays the user's browser: approves on the authorization page, then follows the redirect
 /// to the local HTTPS listener and returns the page it shows.
 async fn browser_session(sandbox_base: String, authorization_url: String) -> String {
@@ -146,21 +165,7 @@ fn approve_without_browser(base: &str, client_id: &str, redirect_uri: &str, stat
 #[tokio::test]
 async fn a_callback_that_cannot_be_listened_on_and_no_paste_is_refused() {
     let sandbox = sandbox();
-    let app = sandbox
-        .register_app(AppSpec {
-            name: "Web".into(),
-            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
-            services: vec![Service::EFactura],
-        })
-        .unwrap();
-    let client = builder(&sandbox)
-        .application(Application::new(
-            app.client_id,
-            app.client_secret,
-            app.redirect_uris[0].clone(),
-        ))
-        .build()
-        .unwrap();
+    let client = web_app_client(&sandbox);
     let options = LoginOptions {
         open_browser: false,
         ..Default::default()
@@ -193,21 +198,7 @@ async fn an_abandoned_login_times_out() {
 #[tokio::test]
 async fn a_paste_prompt_closed_without_input_cancels_the_login() {
     let sandbox = sandbox();
-    let app = sandbox
-        .register_app(AppSpec {
-            name: "Web".into(),
-            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
-            services: vec![Service::EFactura],
-        })
-        .unwrap();
-    let client = builder(&sandbox)
-        .application(Application::new(
-            app.client_id,
-            app.client_secret,
-            app.redirect_uris[0].clone(),
-        ))
-        .build()
-        .unwrap();
+    let client = web_app_client(&sandbox);
     let options = LoginOptions {
         open_browser: false,
         paste: Some(Box::new(|| None)),
