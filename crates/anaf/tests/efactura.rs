@@ -212,8 +212,10 @@ async fn every_standard_and_flag_reaches_anaf() {
 
 #[tokio::test]
 async fn upload_and_wait_polls_until_final_within_its_budget() {
+    // Long enough that the first poll (50 ms after the upload) finds it still processing,
+    // even on a slow machine.
     let sandbox = sandbox_with(SandboxOptions {
-        processing_delay: Duration::from_millis(400),
+        processing_delay: Duration::from_millis(1500),
         ..SandboxOptions::instant()
     });
     let client = logged_in(&sandbox).await;
