@@ -29,7 +29,7 @@ fn desktop_app(sandbox: &Sandbox, port: u16) -> Application {
 }
 
 /// A client whose registered callback is a web address: nothing to listen on locally.
-fn web_app_client(sandbox: &Sandbox) -> anaf::Client {
+fn web_app(sandbox: &Sandbox) -> (anaf_sandbox::Application, anaf::Client) {
     let app = sandbox
         .register_app(AppSpec {
             name: "Web".into(),
@@ -37,14 +37,15 @@ fn web_app_client(sandbox: &Sandbox) -> anaf::Client {
             services: vec![Service::EFactura],
         })
         .unwrap();
-    builder(sandbox)
+    let client = builder(sandbox)
         .application(Application::new(
-            app.client_id,
-            app.client_secret,
+            app.client_id.clone(),
+            app.client_secret.clone(),
             app.redirect_uris[0].clone(),
         ))
         .build()
-        .unwrap()
+        .unwrap();
+    (app, client)
 }
 
 /// Plays the user's browser: approves on the authorization page, then follows the redirect
@@ -88,21 +89,7 @@ async fn login_through_the_loopback_listener() {
 async fn login_by_pasting_the_redirected_url() {
     let sandbox = sandbox();
     // A callback that is not a loopback URL: the listener cannot be used, pasting can.
-    let app = sandbox
-        .register_app(AppSpec {
-            name: "Web".into(),
-            redirect_uris: vec!["https://erp.example.ro/anaf".into()],
-            services: vec![Service::EFactura],
-        })
-        .unwrap();
-    let client = builder(&sandbox)
-        .application(Application::new(
-            app.client_id.clone(),
-            app.client_secret.clone(),
-            app.redirect_uris[0].clone(),
-        ))
-        .build()
-        .unwrap();
+    let (app, client) = web_app(&sandbox);
     let (url_tx, url_rx) = std::sync::mpsc::channel::<String>();
     let base = sandbox.base_url().to_owned();
     let options = LoginOptions {
@@ -165,7 +152,7 @@ fn approve_without_browser(base: &str, client_id: &str, redirect_uri: &str, stat
 #[tokio::test]
 async fn a_callback_that_cannot_be_listened_on_and_no_paste_is_refused() {
     let sandbox = sandbox();
-    let client = web_app_client(&sandbox);
+    let (_, client) = web_app(&sandbox);
     let options = LoginOptions {
         open_browser: false,
         ..Default::default()
@@ -198,7 +185,7 @@ async fn an_abandoned_login_times_out() {
 #[tokio::test]
 async fn a_paste_prompt_closed_without_input_cancels_the_login() {
     let sandbox = sandbox();
-    let client = web_app_client(&sandbox);
+    let (_, client) = web_app(&sandbox);
     let options = LoginOptions {
         open_browser: false,
         paste: Some(Box::new(|| None)),
