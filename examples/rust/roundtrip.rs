@@ -1,16 +1,17 @@
 //! The main job: a whole round trip against an in-process ANAF sandbox.
 //!
-//! Run: `cargo run -p anaf --example roundtrip`
+//! Run: `cargo run -p anaf --example roundtrip` (`RUST_LOG=anaf=debug` shows each call).
 //!
 //! It starts the sandbox on a free loopback port, logs in through the authorization page (the
 //! sandbox's stand-in for the certificate prompt), then uses every e-Factura and e-Transport
-//! operation and prints what happened.
+//! operation and the public registry, prints what happened, and writes the PDF and the
+//! answer ZIP to a directory it names at the end.
 
 use std::time::{Duration, Instant};
 
 use anaf::efactura::{DocumentType, MessageFilter, PdfOutcome, UploadOptions, UploadState, WaitOptions};
 use anaf::etransport::{SchemaVersion, TransportState};
-use anaf::{Application, Client, Environment};
+use anaf::{Application, Client, Environment, TokenChange, TokenEvent};
 use anaf_sandbox::samples::{InvoiceSpec, TransportSpec, invoice_xml, transport_notification_xml};
 use anaf_sandbox::{Sandbox, SandboxOptions, SeedRequest};
 
@@ -63,13 +64,21 @@ async fn approve_in_browser(sandbox_url: &str, authorization_url: &str) -> Resul
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // RUST_LOG=anaf=debug prints every call (operation, endpoint, status, duration); no token
+    // ever appears in these logs.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let started = Instant::now();
+    let out_dir = std::env::temp_dir().join("anaf-roundtrip");
+    std::fs::create_dir_all(&out_dir)?;
     let sandbox = Sandbox::start(SandboxOptions::default())?;
     let app = sandbox.default_application();
     step(
         started,
         &format!(
-            "sandbox listening on {} (processing delay 2 s, as configured)",
+            "sandbox listening on {} (uploads stay \"in prelucrare\" for 2 s, the sandbox's default)",
             sandbox.base_url()
         ),
     );
@@ -82,11 +91,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             app.client_secret.as_str(),
             &app.redirect_uris[0],
         ))
-        .on_tokens_rotated(|tokens| {
-            println!(
-                "           tokens rotated; access token valid until {}",
-                tokens.expires_at
-            )
+        .on_token_event(|event| {
+            if let TokenEvent::Changed { tokens, change, .. } = event {
+                let what = match change {
+                    TokenChange::Login => "tokens obtained by the login",
+                    TokenChange::Refresh => "tokens rotated by a refresh",
+                    _ => "tokens changed",
+                };
+                println!("           {what}; access token valid until {}", tokens.expires_at);
+            }
         })
         .build()?;
 
@@ -134,17 +147,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .to_pdf(xml.clone(), DocumentType::Invoice, true)
         .await?
     {
-        let path = std::env::temp_dir().join("anaf-roundtrip.pdf");
+        let path = out_dir.join("factura.pdf");
         std::fs::write(&path, &pdf)?;
         step(
             started,
             &format!("transformare: {} bytes of PDF written to {}", pdf.len(), path.display()),
         );
     }
-    let wait = WaitOptions {
-        first_poll: Duration::from_millis(500),
-        ..WaitOptions::default()
-    };
+    let wait = WaitOptions::default().first_poll(Duration::from_millis(500));
     step(
         started,
         "uploading the invoice and polling its state (stareMesaj) until final...",
@@ -166,11 +176,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("unexpected state {:?}", submission.state).into());
     };
     let archive = client.efactura().download(download_id).await?;
+    let zip_path = out_dir.join(format!("{download_id}.zip"));
+    std::fs::write(&zip_path, archive.zip_bytes())?;
     step(
         started,
         &format!(
-            "descarcare {download_id}: {} bytes; {} ({} bytes) and {}",
+            "descarcare {download_id}: {} bytes written to {}; it holds {} ({} bytes) and {}",
             archive.zip_bytes().len(),
+            zip_path.display(),
             archive.document_name(),
             archive.document()?.len(),
             archive.signature_name()
@@ -249,6 +262,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     step(started, &format!("e-Transport state: {}", state.code()));
 
+    // 6. The public VAT registry: fill in a partner from its CIF.
+    let lookup = client.public().lookup_taxpayers([BUYER], None).await?;
+    if let Some(partner) = lookup.found.first() {
+        step(
+            started,
+            &format!(
+                "VAT registry: {} ({}), VAT payer: {}, RO e-Factura: {}",
+                partner.name,
+                partner.cif,
+                if partner.vat_payer { "yes" } else { "no" },
+                if partner.efactura_registered {
+                    "registered"
+                } else {
+                    "not registered"
+                }
+            ),
+        );
+    }
+
     client.oauth().revoke().await?;
     step(
         started,
@@ -256,6 +288,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "tokens revoked; {} requests reached the sandbox",
             sandbox.requests().len()
         ),
+    );
+    println!(
+        "roundtrip complete in {:.1} s; files written to {}",
+        started.elapsed().as_secs_f64(),
+        out_dir.display()
     );
     Ok(())
 }

@@ -133,7 +133,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let tokens = client.oauth().exchange_code(&code).await.unwrap();
-        limited.oauth().set_tokens(tokens.clone()).unwrap();
+        limited.oauth().set_tokens(tokens.clone()).await.unwrap();
         let token = tokens.access_token.expose().to_owned();
         let xml = anaf_sandbox::samples::invoice_xml(&anaf_sandbox::samples::InvoiceSpec::new("B-1", CIF, "12345674"));
         let receipt = client

@@ -120,14 +120,8 @@ fn main() {
         .build()
         .unwrap();
     let far = chrono::Utc::now() + chrono::Duration::days(1);
-    client
-        .oauth()
-        .set_tokens(TokenSet {
-            access_token: "t".into(),
-            refresh_token: "r".into(),
-            expires_at: far,
-            refresh_expires_at: None,
-        })
+    runtime
+        .block_on(client.oauth().set_tokens(TokenSet::new("t", "r", far, None)))
         .unwrap();
     let raw = reqwest::Client::new();
     // Warm both paths (connection pools, lazy statics) before measuring.

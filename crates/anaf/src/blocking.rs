@@ -1,11 +1,10 @@
 //! The same operations without `async`, for programs (and bindings) that call from ordinary
-//! threads. They run on one shared runtime; calling them from inside an async runtime is
-//! refused with an error instead of deadlocking or panicking.
-
-use std::sync::OnceLock;
+//! threads. They run on the shared runtime of [`crate::runtime`]; calling them from inside an
+//! async runtime, or from inside an `anaf` callback, is refused with an
+//! [`crate::ErrorKind::InvalidInput`] error instead of deadlocking.
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::efactura::{
     Archive, DocumentType, Message, MessageFilter, MessagePage, PdfOutcome, SignatureVerdict, Submission,
@@ -13,34 +12,14 @@ use crate::efactura::{
 };
 use crate::error::Error;
 use crate::etransport::{InfoFilter, SchemaVersion, TransportReceipt, TransportRecord, TransportState};
+#[cfg(feature = "desktop-login")]
 use crate::login::LoginOptions;
 use crate::oauth::{AuthorizationRequest, Revocation};
-use crate::tokens::TokenSet;
+use crate::public::{RegisterLookup, TaxpayerLookup};
+use crate::runtime::block_on;
+use crate::tokens::{TokenSet, TokenStatus};
 
-/// The runtime shared by every blocking call (and by bindings): two worker threads are
-/// plenty for I/O-bound work.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("anaf-runtime")
-            .enable_all()
-            .build()
-            .expect("the anaf runtime starts")
-    })
-}
-
-fn block_on<T>(future: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::internal(
-            "the blocking API was called from inside an async runtime; use the async API there",
-        ));
-    }
-    runtime().block_on(future)
-}
-
-/// A blocking [`crate::Client`].
+/// A blocking [`crate::Client`]. Cheap to clone; clones share everything.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: crate::Client,
@@ -56,21 +35,27 @@ impl Client {
         &self.inner
     }
 
-    pub fn oauth(&self) -> OAuth<'_> {
+    pub fn oauth(&self) -> OAuth {
         OAuth {
             inner: self.inner.oauth(),
         }
     }
 
-    pub fn efactura(&self) -> EFactura<'_> {
+    pub fn efactura(&self) -> EFactura {
         EFactura {
             inner: self.inner.efactura(),
         }
     }
 
-    pub fn etransport(&self) -> ETransport<'_> {
+    pub fn etransport(&self) -> ETransport {
         ETransport {
             inner: self.inner.etransport(),
+        }
+    }
+
+    pub fn public(&self) -> Public {
+        Public {
+            inner: self.inner.public(),
         }
     }
 
@@ -87,12 +72,12 @@ impl crate::ClientBuilder {
 }
 
 /// Blocking [`crate::OAuth`].
-#[derive(Clone, Copy, Debug)]
-pub struct OAuth<'a> {
-    inner: crate::OAuth<'a>,
+#[derive(Clone, Debug)]
+pub struct OAuth {
+    inner: crate::OAuth,
 }
 
-impl OAuth<'_> {
+impl OAuth {
     pub fn authorization_url(&self, state: Option<&str>) -> Result<AuthorizationRequest, Error> {
         self.inner.authorization_url(state)
     }
@@ -105,6 +90,7 @@ impl OAuth<'_> {
         block_on(self.inner.complete_authorization(redirected_url, expected_state))
     }
 
+    #[cfg(feature = "desktop-login")]
     pub fn login_interactive(&self, options: LoginOptions) -> Result<TokenSet, Error> {
         block_on(self.inner.login_interactive(options))
     }
@@ -118,25 +104,33 @@ impl OAuth<'_> {
     }
 
     pub fn tokens(&self) -> Result<Option<TokenSet>, Error> {
-        self.inner.tokens()
+        block_on(self.inner.tokens())
+    }
+
+    pub fn token_status(&self) -> Result<TokenStatus, Error> {
+        block_on(self.inner.token_status())
     }
 
     pub fn set_tokens(&self, tokens: TokenSet) -> Result<(), Error> {
-        self.inner.set_tokens(tokens)
+        block_on(self.inner.set_tokens(tokens))
     }
 
     pub fn clear_tokens(&self) -> Result<(), Error> {
-        self.inner.clear_tokens()
+        block_on(self.inner.clear_tokens())
+    }
+
+    pub fn save_tokens(&self) -> Result<(), Error> {
+        block_on(self.inner.save_tokens())
     }
 }
 
 /// Blocking [`crate::efactura::EFactura`].
-#[derive(Clone, Copy, Debug)]
-pub struct EFactura<'a> {
-    inner: crate::efactura::EFactura<'a>,
+#[derive(Clone, Debug)]
+pub struct EFactura {
+    inner: crate::efactura::EFactura,
 }
 
-impl EFactura<'_> {
+impl EFactura {
     pub fn upload(&self, xml: impl Into<Bytes>, cif: &str, options: UploadOptions) -> Result<UploadReceipt, Error> {
         block_on(self.inner.upload(xml, cif, options))
     }
@@ -212,6 +206,18 @@ pub struct MessageIter {
     done: bool,
 }
 
+impl MessageIter {
+    /// The next page (possibly empty while ANAF says more follow), or `None` after the last.
+    pub fn next_page(&mut self) -> Result<Option<MessagePage>, Error> {
+        block_on(self.stream.next_page())
+    }
+
+    /// See [`crate::efactura::MessageStream::effective_start`].
+    pub fn effective_start(&self) -> DateTime<Utc> {
+        self.stream.effective_start()
+    }
+}
+
 impl Iterator for MessageIter {
     type Item = Result<Message, Error>;
 
@@ -234,12 +240,12 @@ impl Iterator for MessageIter {
 }
 
 /// Blocking [`crate::etransport::ETransport`].
-#[derive(Clone, Copy, Debug)]
-pub struct ETransport<'a> {
-    inner: crate::etransport::ETransport<'a>,
+#[derive(Clone, Debug)]
+pub struct ETransport {
+    inner: crate::etransport::ETransport,
 }
 
-impl ETransport<'_> {
+impl ETransport {
     pub fn upload(&self, xml: impl Into<Bytes>, cif: &str, version: SchemaVersion) -> Result<TransportReceipt, Error> {
         block_on(self.inner.upload(xml, cif, version))
     }
@@ -252,7 +258,31 @@ impl ETransport<'_> {
         block_on(self.inner.list(cif, days))
     }
 
-    pub fn info(&self, operator_cif: &str, filter: InfoFilter<'_>) -> Result<Vec<serde_json::Value>, Error> {
+    pub fn info(&self, operator_cif: &str, filter: InfoFilter) -> Result<Vec<serde_json::Value>, Error> {
         block_on(self.inner.info(operator_cif, filter))
+    }
+}
+
+/// Blocking [`crate::public::Public`].
+#[derive(Clone, Debug)]
+pub struct Public {
+    inner: crate::public::Public,
+}
+
+impl Public {
+    pub fn lookup_taxpayers<I, S>(&self, cifs: I, date: Option<NaiveDate>) -> Result<TaxpayerLookup, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(self.inner.lookup_taxpayers(cifs, date))
+    }
+
+    pub fn lookup_efactura_register<I, S>(&self, cifs: I, date: Option<NaiveDate>) -> Result<RegisterLookup, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        block_on(self.inner.lookup_efactura_register(cifs, date))
     }
 }

@@ -4,12 +4,13 @@
 
 use std::fmt;
 
-use crate::error::Error;
+use crate::error::{Error, shown};
 
 /// A CIF whose control digit checks out (key 753217532), without the `RO` prefix. A 13-digit
 /// CNP (personal numeric code, key 279146358279) is accepted too: individuals are identified
 /// by it where ANAF allows (e.g. e-Transport declarants).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct Cif(String);
 
 impl Cif {
@@ -26,7 +27,10 @@ impl Cif {
         if !length_ok || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::invalid_input(
                 "cif",
-                format!("{text:?} is not a CIF: expected 2 to 10 digits, optionally after RO (or a 13-digit CNP)"),
+                format!(
+                    "{} is not a CIF: expected 2 to 10 digits, optionally after RO (or a 13-digit CNP)",
+                    shown(text)
+                ),
             ));
         }
         let valid = if digits.len() == 13 {
@@ -37,7 +41,7 @@ impl Cif {
         if !valid {
             return Err(Error::invalid_input(
                 "cif",
-                format!("{text:?} is not a valid CIF: its control digit is wrong"),
+                format!("{} is not a valid CIF: its control digit is wrong", shown(text)),
             ));
         }
         Ok(Cif(digits.to_owned()))

@@ -1,13 +1,20 @@
 //! The client: configuration, the shared connection pool, and access to the API groups.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{Application, Endpoints, Environment, no_application};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::tokens::{MemoryTokenStore, RotationHook, TokenManager, TokenSet, TokenStore, not_logged_in};
+use crate::tokens::{
+    Access, AsyncTokenStore, Hooks, MemoryTokenStore, Renewal, StoreRef, TokenEvent, TokenHook, TokenManager, TokenSet,
+    TokenStore, Trigger, manager_for, not_logged_in,
+};
 use crate::transport::{Call, Limiter, RetryPolicy};
+
+/// ANAF's largest answers are ZIPs of invoices of at most 10 MB (plus signature) and PDFs of
+/// them; anything far beyond is not an ANAF answer and must not exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// A client for ANAF's APIs. Cheap to clone: clones share the connection pool, the
 /// per-minute limiter and the tokens.
@@ -31,11 +38,24 @@ pub(crate) struct Inner {
     pub environment: Environment,
     pub endpoints: Endpoints,
     pub application: Option<Application>,
-    pub http: reqwest::Client,
+    http: Mutex<HttpPool>,
+    build_http: Box<dyn Fn() -> Result<reqwest::Client, Error> + Send + Sync>,
     pub limiter: Option<Limiter>,
     pub retry: RetryPolicy,
     pub tokens: Arc<TokenManager>,
+    /// Keeps this client's hooks subscribed (the manager holds them weakly).
+    _hooks: Arc<Hooks>,
+    pub refresh_margin: Duration,
     pub status_poll_budget: u32,
+    pub max_response_bytes: usize,
+}
+
+/// The connection pool and the process it belongs to. After `fork()` the child inherits the
+/// parent's pooled connections, whose driving tasks lived on threads the child does not
+/// have: a request on them would wait forever. The child builds a fresh pool instead.
+struct HttpPool {
+    pid: u32,
+    client: reqwest::Client,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,7 +74,7 @@ pub struct ClientBuilder {
     environment: Environment,
     endpoints: Endpoints,
     application: Option<Application>,
-    store: Arc<dyn TokenStore>,
+    store: StoreChoice,
     requests_per_minute: Option<u32>,
     retry: RetryPolicy,
     timeout: Duration,
@@ -63,8 +83,15 @@ pub struct ClientBuilder {
     proxy: Option<String>,
     root_certificates: Vec<Vec<u8>>,
     refresh_margin: Duration,
-    hooks: Vec<RotationHook>,
+    hooks: Vec<TokenHook>,
     status_poll_budget: u32,
+    max_response_bytes: usize,
+}
+
+#[derive(Clone)]
+enum StoreChoice {
+    Blocking(Arc<dyn TokenStore>),
+    Async(Arc<dyn AsyncTokenStore>),
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -86,7 +113,7 @@ impl Default for ClientBuilder {
             environment: Environment::Test,
             endpoints: Endpoints::anaf(),
             application: None,
-            store: Arc::new(MemoryTokenStore::new()),
+            store: StoreChoice::Blocking(Arc::new(MemoryTokenStore::new())),
             requests_per_minute: Some(1000),
             retry: RetryPolicy::default(),
             // ANAF's upload can take well over 10 s; clients with short timeouts resend and
@@ -99,6 +126,7 @@ impl Default for ClientBuilder {
             refresh_margin: Duration::from_secs(300),
             hooks: Vec::new(),
             status_poll_budget: 20,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -126,13 +154,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Where tokens are kept (default: memory). Clients of one process whose stores share a
+    /// [`TokenStore::sharing_key`] (two [`crate::FileTokenStore`]s of one path) share one
+    /// token manager: one refresh at a time, one cache.
     pub fn token_store(mut self, store: impl TokenStore) -> Self {
-        self.store = Arc::new(store);
+        self.store = StoreChoice::Blocking(Arc::new(store));
         self
     }
 
+    /// A store shared with other clients: every client built on the same `Arc` shares one
+    /// token manager, so they never spend the same refresh token twice (a program that makes
+    /// one client per operation stays safe).
     pub fn shared_token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
-        self.store = store;
+        self.store = StoreChoice::Blocking(store);
+        self
+    }
+
+    /// A store with async calls (what the Python asyncio and Node bindings implement). As
+    /// with [`ClientBuilder::shared_token_store`], clients on the same `Arc` share tokens.
+    pub fn async_token_store(mut self, store: Arc<dyn AsyncTokenStore>) -> Self {
+        self.store = StoreChoice::Async(store);
         self
     }
 
@@ -181,10 +222,36 @@ impl ClientBuilder {
         self
     }
 
-    /// Called with the new tokens whenever they are obtained or rotated. ANAF invalidates
-    /// the previous refresh token, so persist them here if you keep tokens yourself.
-    pub fn on_tokens_rotated(mut self, hook: impl Fn(&TokenSet) + Send + Sync + 'static) -> Self {
+    /// Called with every [`TokenEvent`] of this client's tokens: new tokens (login, refresh,
+    /// `set_tokens`, adopted from another process), a save that failed and one that worked
+    /// later, a refresh token that stopped working, a logout. Every client sharing the store
+    /// hears about changes made through any of them.
+    ///
+    /// Hooks run on a thread of the runtime's blocking pool: never on an async worker, never
+    /// with a lock of the client held, one event at a time in the order of the changes. A
+    /// hook may block briefly (a database write); it must not call the blocking API (that is
+    /// refused from library threads) and should not start a refresh.
+    pub fn on_token_event(mut self, hook: impl Fn(&TokenEvent) + Send + Sync + 'static) -> Self {
         self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Called with the new tokens whenever they change (login, refresh, `set_tokens`): ANAF
+    /// invalidates the previous refresh token on every refresh, so persist them here if you
+    /// keep tokens yourself. A shorthand for [`ClientBuilder::on_token_event`].
+    pub fn on_tokens_changed(self, hook: impl Fn(&TokenSet) + Send + Sync + 'static) -> Self {
+        self.on_token_event(move |event| {
+            if let TokenEvent::Changed { tokens, .. } = event {
+                hook(tokens)
+            }
+        })
+    }
+
+    /// The largest answer body accepted from ANAF (default [`DEFAULT_MAX_RESPONSE_BYTES`],
+    /// 64 MiB: above ANAF's largest ZIP or PDF). A larger or endless body ends the call with
+    /// [`crate::ErrorKind::UnexpectedResponse`] instead of exhausting memory.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes.max(1);
         self
     }
 
@@ -200,50 +267,74 @@ impl ClientBuilder {
         if let Some(app) = &self.application {
             app.check()?;
         }
-        let mut http = reqwest::Client::builder()
-            .user_agent(self.user_agent)
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            // ANAF's redirects lead to its login wall; following them only hides the problem.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60));
         let plain_http = self.endpoints.uses_plain_http();
-        match &self.proxy {
+        if self.proxy.is_some() && plain_http {
             // Plain HTTP is allowed to loopback only; a proxy would carry tokens in clear.
-            Some(_) if plain_http => {
-                return Err(Error::invalid_input(
-                    "proxy",
-                    "a proxy cannot be used with plain-HTTP (loopback) base URLs",
-                ));
-            }
-            Some(proxy) => {
-                // The reqwest error is not quoted: the URL may hold proxy credentials.
-                let proxy = reqwest::Proxy::all(proxy)
-                    .map_err(|_| Error::invalid_input("proxy", "the proxy URL is not usable"))?;
-                http = http.proxy(proxy);
-            }
-            // Nor may a proxy from the environment (HTTP_PROXY) see loopback traffic.
-            None if plain_http => http = http.no_proxy(),
-            None => {}
+            return Err(Error::invalid_input(
+                "proxy",
+                "a proxy cannot be used with plain-HTTP (loopback) base URLs",
+            ));
         }
-        for pem in &self.root_certificates {
-            let certificate = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| Error::invalid_input("root_certificate", format!("not a PEM certificate: {e}")))?;
-            http = http.add_root_certificate(certificate);
-        }
-        let http = http
-            .build()
-            .map_err(|e| Error::internal("cannot build the HTTP client").with_source(e))?;
+        let proxy = match &self.proxy {
+            // The reqwest error is not quoted: the URL may hold proxy credentials.
+            Some(proxy) => Some(
+                reqwest::Proxy::all(proxy).map_err(|_| Error::invalid_input("proxy", "the proxy URL is not usable"))?,
+            ),
+            None => None,
+        };
+        let certificates = self
+            .root_certificates
+            .iter()
+            .map(|pem| {
+                reqwest::Certificate::from_pem(pem)
+                    .map_err(|e| Error::invalid_input("root_certificate", format!("not a PEM certificate: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (user_agent, timeout, connect_timeout) = (self.user_agent, self.timeout, self.connect_timeout);
+        let build_http = move || {
+            let mut http = reqwest::Client::builder()
+                .user_agent(user_agent.clone())
+                .timeout(timeout)
+                .connect_timeout(connect_timeout)
+                // ANAF's redirects lead to its login wall; following them only hides the problem.
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(60));
+            match &proxy {
+                Some(proxy) => http = http.proxy(proxy.clone()),
+                // Nor may a proxy from the environment (HTTP_PROXY) see loopback traffic.
+                None if plain_http => http = http.no_proxy(),
+                None => {}
+            }
+            for certificate in &certificates {
+                http = http.add_root_certificate(certificate.clone());
+            }
+            http.build()
+                .map_err(|e| Error::internal("cannot build the HTTP client").with_source(e))
+        };
+        let http = build_http()?;
+        let tokens = manager_for(match self.store {
+            StoreChoice::Blocking(store) => StoreRef::Blocking(store),
+            StoreChoice::Async(store) => StoreRef::Async(store),
+        });
+        let hooks = Arc::new(Hooks(self.hooks));
+        tokens.subscribe(&hooks);
         Ok(Client {
             inner: Arc::new(Inner {
                 environment: self.environment,
                 endpoints: self.endpoints,
                 application: self.application,
-                http,
+                http: Mutex::new(HttpPool {
+                    pid: std::process::id(),
+                    client: http,
+                }),
+                build_http: Box::new(build_http),
                 limiter: self.requests_per_minute.map(Limiter::new),
                 retry: self.retry,
-                tokens: Arc::new(TokenManager::new(self.store, self.refresh_margin, self.hooks)),
+                tokens,
+                _hooks: hooks,
+                refresh_margin: self.refresh_margin,
                 status_poll_budget: self.status_poll_budget,
+                max_response_bytes: self.max_response_bytes,
             }),
         })
     }
@@ -276,19 +367,36 @@ impl Client {
         self.inner.environment
     }
 
-    /// The OAuth operations: log in, refresh, revoke, tokens.
-    pub fn oauth(&self) -> crate::oauth::OAuth<'_> {
-        crate::oauth::OAuth { client: self }
+    /// The OAuth operations: log in, refresh, revoke, tokens. The handle owns a clone of the
+    /// client, so it may outlive the expression that made it.
+    pub fn oauth(&self) -> crate::oauth::OAuth {
+        crate::oauth::OAuth { client: self.clone() }
     }
 
     /// RO e-Factura.
-    pub fn efactura(&self) -> crate::efactura::EFactura<'_> {
-        crate::efactura::EFactura { client: self }
+    pub fn efactura(&self) -> crate::efactura::EFactura {
+        crate::efactura::EFactura { client: self.clone() }
     }
 
     /// RO e-Transport.
-    pub fn etransport(&self) -> crate::etransport::ETransport<'_> {
-        crate::etransport::ETransport { client: self }
+    pub fn etransport(&self) -> crate::etransport::ETransport {
+        crate::etransport::ETransport { client: self.clone() }
+    }
+
+    /// ANAF's public registries (no login): taxpayer data and the RO e-Factura register.
+    pub fn public(&self) -> crate::public::Public {
+        crate::public::Public { client: self.clone() }
+    }
+
+    /// The connection pool of this process (rebuilt once in a child after `fork()`).
+    pub(crate) fn http(&self) -> Result<reqwest::Client, Error> {
+        let mut pool = self.inner.http.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        if pool.pid != pid {
+            pool.client = (self.inner.build_http)()?;
+            pool.pid = pid;
+        }
+        Ok(pool.client.clone())
     }
 
     /// ANAF's TestOauth service: any valid token reaches it. Returns its text (`Hello, {name}`
@@ -324,33 +432,50 @@ impl Client {
         self.inner.endpoints.oauth.join(path).expect("relative paths are valid")
     }
 
-    /// A usable access token: the current one, or a refreshed one when it is about to expire.
-    /// If the refresh fails while the current token has not expired yet, the current one is
-    /// used (the call may still succeed; the next one will try to refresh again).
+    /// A usable access token and its generation: the current one, or a refreshed one when it
+    /// is about to expire. Tokens that could not be saved earlier are saved first (the call
+    /// goes on if that fails again; the hooks heard about it). If a refresh fails while the
+    /// current token has not expired yet, the current one is used.
     pub(crate) async fn access_token(&self) -> Result<(Secret, u64), Error> {
         let tokens = &self.inner.tokens;
-        if let Some(fresh) = tokens.fresh_access_token()? {
-            return Ok(fresh);
-        }
-        let (current, generation) = tokens.snapshot()?;
-        let Some(current) = current else {
-            return Err(not_logged_in());
+        let (current, generation, refresh_paused) = match tokens.access(self.inner.refresh_margin).await? {
+            Access::NoTokens => return Err(not_logged_in()),
+            Access::Fresh {
+                token,
+                generation,
+                save_due,
+            } => {
+                if save_due && let Err(e) = tokens.flush().await {
+                    tracing::debug!(kind = %e.kind(), "the tokens still cannot be saved");
+                }
+                return Ok((token, generation));
+            }
+            Access::Stale {
+                current,
+                generation,
+                login_required: Some(error),
+                ..
+            } => {
+                // Refreshing is pointless: use the token while it lasts, then say why not.
+                if current.expires_at > chrono::Utc::now() {
+                    return Ok((current.access_token, generation));
+                }
+                return Err(error);
+            }
+            Access::Stale {
+                current,
+                generation,
+                refresh_paused,
+                ..
+            } => (current, generation, refresh_paused),
         };
-        let client = self.clone();
-        match tokens
-            .renew(generation, None, move |refresh| async move {
-                client.refresh_grant(refresh).await
-            })
-            .await
-        {
-            Ok(renewed) => {
-                let (_, generation) = tokens.snapshot()?;
-                Ok((renewed.access_token, generation))
-            }
-            Err(error) if current.expires_at > chrono::Utc::now() => {
-                tracing::warn!(kind = %error.kind(), "token refresh failed; using the current token until it expires");
-                Ok((current.access_token, generation))
-            }
+        let still_valid = current.expires_at > chrono::Utc::now();
+        if still_valid && (refresh_paused || !self.can_refresh()) {
+            return Ok((current.access_token, generation));
+        }
+        match self.renew(generation, None, Trigger::Expiry).await {
+            Ok(renewal) => Ok((renewal.tokens.access_token, renewal.generation)),
+            Err(_) if still_valid => Ok((current.access_token, generation)),
             Err(error) => Err(error),
         }
     }
@@ -359,16 +484,26 @@ impl Client {
         self.inner.application.is_some()
     }
 
-    /// After a 401: renew unless another task or process already did.
-    pub(crate) async fn renew_after_401(&self, generation: u64, used: Option<Secret>) -> Result<(), Error> {
+    pub(crate) async fn renew(
+        &self,
+        generation: u64,
+        replacing: Option<Secret>,
+        trigger: Trigger,
+    ) -> Result<Renewal, Error> {
         let client = self.clone();
         self.inner
             .tokens
-            .renew(generation, used, move |refresh| async move {
-                client.refresh_grant(refresh).await
-            })
-            .await?;
-        Ok(())
+            .renew(
+                generation,
+                replacing,
+                trigger,
+                self.inner.refresh_margin,
+                move |refresh| {
+                    let client = client.clone();
+                    async move { client.refresh_grant(refresh).await }
+                },
+            )
+            .await
     }
 }
 

@@ -1,15 +1,20 @@
 //! Where the client talks to and as whom: environment, base URLs, the registered application.
 
 use std::fmt;
+use std::str::FromStr;
 
+use serde::Serialize;
 use url::Url;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, unknown_code};
 use crate::secret::Secret;
 
 /// ANAF's two API environments. They share the identity provider (one token works for both)
-/// but hold separate data; only the `/test/` or `/prod/` path segment differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+/// but hold separate data; only the `/test/` or `/prod/` path segment differs. Serialised as
+/// `test` / `prod`, and parsed from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Environment {
     #[default]
     Test,
@@ -17,16 +22,33 @@ pub enum Environment {
 }
 
 impl Environment {
-    pub(crate) fn segment(self) -> &'static str {
+    /// `test` or `prod`: the code, which is also ANAF's path segment.
+    pub fn code(self) -> &'static str {
         match self {
             Environment::Test => "test",
             Environment::Prod => "prod",
         }
     }
+
+    pub(crate) fn segment(self) -> &'static str {
+        self.code()
+    }
+}
+
+impl FromStr for Environment {
+    type Err = Error;
+
+    fn from_str(code: &str) -> Result<Environment, Error> {
+        [Environment::Test, Environment::Prod]
+            .into_iter()
+            .find(|e| e.code() == code)
+            .ok_or_else(|| unknown_code("environment", code))
+    }
 }
 
 /// The three ANAF hosts. [`Endpoints::single`] points all three at one server (the sandbox).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Endpoints {
     /// logincert.anaf.ro: authorize, token, revoke.
     pub oauth: Url,
@@ -37,6 +59,15 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// Each host on its own base URL (e.g. a proxy in front of each).
+    pub fn new(oauth: &str, api: &str, public: &str) -> Result<Endpoints, Error> {
+        Ok(Endpoints {
+            oauth: parse_base(oauth)?,
+            api: parse_base(api)?,
+            public: parse_base(public)?,
+        })
+    }
+
     pub fn anaf() -> Endpoints {
         Endpoints {
             oauth: Url::parse("https://logincert.anaf.ro/").expect("static URL"),
@@ -98,6 +129,7 @@ pub(crate) fn parse_base(base: &str) -> Result<Url, Error> {
 /// The application registered in ANAF's portal ("Profil OAuth"): its client ID and secret and
 /// the exact callback URL it registered.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Application {
     pub client_id: String,
     pub client_secret: Secret,
@@ -178,6 +210,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(remote.kind(), ErrorKind::InvalidInput);
         assert!(Endpoints::anaf().check_transport_security().is_ok());
+    }
+
+    #[test]
+    fn environments_parse_from_their_codes() {
+        assert_eq!("prod".parse::<Environment>().unwrap(), Environment::Prod);
+        assert_eq!(Environment::Test.code(), "test");
+        assert!("production".parse::<Environment>().is_err());
     }
 
     #[test]

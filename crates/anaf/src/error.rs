@@ -5,7 +5,11 @@
 //! ("Nu exista mesaje ...") and an invalid document sent to `validare` come back as values.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
+
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 /// What went wrong, in terms a program can act on. The `code` strings and `number`s are
 /// stable: bindings expose them (Python exception classes, Node `err.code`, C status numbers).
@@ -129,8 +133,33 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The scope a daily limit counts in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+impl FromStr for ErrorKind {
+    type Err = Error;
+
+    /// Parses a [`ErrorKind::code`], e.g. `daily_limit`.
+    fn from_str(code: &str) -> Result<ErrorKind, Error> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.code() == code)
+            .ok_or_else(|| unknown_code("error kind", code))
+    }
+}
+
+impl Serialize for ErrorKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+/// The error for a code-like string that names nothing known (`FromStr` of the enums).
+pub(crate) fn unknown_code(what: &str, code: &str) -> Error {
+    Error::invalid_input("code", format!("{} is not a known {what}", shown(code)))
+}
+
+/// The scope a daily limit counts in. Serialised as its [`LimitScope::code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LimitScope {
     /// Per message: `stareMesaj` per upload index, `descarcare` per download id.
     Message,
@@ -140,12 +169,35 @@ pub enum LimitScope {
     User,
 }
 
-/// An error from the client. Cheap to move (one box); never holds a secret.
+impl LimitScope {
+    /// `message`, `cif` or `user`.
+    pub fn code(self) -> &'static str {
+        match self {
+            LimitScope::Message => "message",
+            LimitScope::Cif => "cif",
+            LimitScope::User => "user",
+        }
+    }
+}
+
+impl FromStr for LimitScope {
+    type Err = Error;
+
+    fn from_str(code: &str) -> Result<LimitScope, Error> {
+        [LimitScope::Message, LimitScope::Cif, LimitScope::User]
+            .into_iter()
+            .find(|scope| scope.code() == code)
+            .ok_or_else(|| unknown_code("limit scope", code))
+    }
+}
+
+/// An error from the client. Cheap to move (one box) and to clone; never holds a secret.
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Inner {
     kind: Option<ErrorKind>,
     message: String,
@@ -162,7 +214,11 @@ struct Inner {
     hint: Option<String>,
     outcome_unknown: bool,
     upload_id: Option<u64>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// ANAF said the failure was its own technical problem ("A aparut o eroare tehnica").
+    anaf_technical: bool,
+    /// A refresh request whose answer was lost: ANAF may have rotated the tokens.
+    delivery_unknown: bool,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -182,6 +238,11 @@ impl Error {
 
     pub(crate) fn internal(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Internal, message)
+    }
+
+    /// The caller stopped the operation (see [`crate::cancellable`]).
+    pub(crate) fn cancelled() -> Error {
+        Error::new(ErrorKind::Cancelled, "the operation was cancelled")
     }
 
     pub(crate) fn unexpected(status: u16, what: &str, body: &[u8]) -> Error {
@@ -236,7 +297,7 @@ impl Error {
     }
 
     pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
-        self.inner.source = Some(Box::new(source));
+        self.inner.source = Some(std::sync::Arc::new(source));
         self
     }
 
@@ -245,6 +306,16 @@ impl Error {
     pub(crate) fn with_outcome_unknown(mut self) -> Error {
         self.inner.outcome_unknown = true;
         self
+    }
+
+    pub(crate) fn with_delivery_unknown(mut self) -> Error {
+        self.inner.delivery_unknown = true;
+        self
+    }
+
+    /// The request may have reached the server before the answer was lost.
+    pub(crate) fn delivery_unknown(&self) -> bool {
+        self.inner.delivery_unknown
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -318,17 +389,64 @@ impl Error {
         self.inner.outcome_unknown
     }
 
-    /// Whether repeating the same request later can succeed (transport trouble, 429, 5xx).
-    /// Never for an upload whose outcome is unknown: sending it again could duplicate it.
+    /// Whether repeating the same operation later can succeed: transport trouble, 429, 5xx,
+    /// and ANAF's own "A aparut o eroare tehnica".
+    ///
+    /// Never true when repeating could send an invoice twice: an upload whose outcome is
+    /// unknown, or any error that carries an [`Error::upload_id`] (the upload went through and
+    /// a later step, such as polling in `upload_and_wait`, failed). A generic "retry while
+    /// transient" wrapper around an upload is therefore safe.
     pub fn is_transient(&self) -> bool {
-        if self.inner.outcome_unknown {
+        if self.inner.outcome_unknown || self.inner.upload_id.is_some() {
             return false;
         }
         match self.kind() {
             ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::RateLimited => true,
-            ErrorKind::UnexpectedResponse => self.http_status().is_some_and(|s| s >= 500),
+            ErrorKind::UnexpectedResponse => self.inner.anaf_technical || self.http_status().is_some_and(|s| s >= 500),
             _ => false,
         }
+    }
+
+    /// The error as JSON, the form bindings hand to C, C#, Delphi, Python and Node. Every
+    /// key is always present (`null` when it does not apply):
+    ///
+    /// `kind` (the [`ErrorKind::code`]), `number` ([`ErrorKind::number`]), `message`,
+    /// `http_status`, `anaf_message`, `hint`, `field`, `cif`, `oauth_error`,
+    /// `retry_after_ms` (integer milliseconds), `limit`, `limit_scope`,
+    /// `previous_upload_id`, `upload_id`, `support_id`, `upload_outcome_unknown`,
+    /// `transient` ([`Error::is_transient`]), `source` (the underlying cause as text) and
+    /// `text` (the whole `Display` text, for people). Upload and download ids are numbers
+    /// (ANAF's ids are 10 digits, exact in a JavaScript number).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+impl Serialize for Error {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let i = &self.inner;
+        let mut s = serializer.serialize_struct("Error", 19)?;
+        s.serialize_field("kind", &self.kind())?;
+        s.serialize_field("number", &self.kind().number())?;
+        s.serialize_field("message", &i.message)?;
+        s.serialize_field("http_status", &i.http_status)?;
+        s.serialize_field("anaf_message", &i.anaf_message)?;
+        s.serialize_field("hint", &i.hint)?;
+        s.serialize_field("field", &i.field)?;
+        s.serialize_field("cif", &i.cif)?;
+        s.serialize_field("oauth_error", &i.oauth_error)?;
+        let retry_after_ms = i.retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        s.serialize_field("retry_after_ms", &retry_after_ms)?;
+        s.serialize_field("limit", &i.limit)?;
+        s.serialize_field("limit_scope", &i.limit_scope)?;
+        s.serialize_field("previous_upload_id", &i.previous_upload_id)?;
+        s.serialize_field("upload_id", &i.upload_id)?;
+        s.serialize_field("support_id", &i.support_id)?;
+        s.serialize_field("upload_outcome_unknown", &i.outcome_unknown)?;
+        s.serialize_field("transient", &self.is_transient())?;
+        s.serialize_field("source", &i.source.as_ref().map(|e| e.to_string()))?;
+        s.serialize_field("text", &self.to_string())?;
+        s.end()
     }
 }
 
@@ -399,6 +517,18 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A caller's input as an error message shows it: quoted, and cut after 40 characters (an
+/// error must stay readable whatever was passed in).
+pub(crate) fn shown(input: &str) -> String {
+    let mut chars = input.chars();
+    let head: String = chars.by_ref().take(40).collect();
+    if chars.next().is_some() {
+        format!("{head:?}... ({} bytes)", input.len())
+    } else {
+        format!("{head:?}")
     }
 }
 
@@ -583,8 +713,9 @@ pub(crate) fn from_anaf_text(text: &str, http_status: u16) -> Error {
         ErrorKind::NoCifRight | ErrorKind::InvalidInput => {
             error.inner.cif = word_after(text, "CIF=").or_else(|| word_after(text, "CIF introdus="));
         }
-        ErrorKind::UnexpectedResponse => {
-            error = error.with_hint("ANAF reported a technical problem; try again later");
+        ErrorKind::UnexpectedResponse if text.contains("A aparut o eroare tehnica") => {
+            error.inner.anaf_technical = true;
+            error = error.with_hint("ANAF reported a technical problem on its side; try again later");
         }
         _ => {}
     }

@@ -2,20 +2,24 @@
 //! code), follow their state, list them.
 
 use std::fmt;
+use std::str::FromStr;
 
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
 
 use crate::cif::Cif;
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, LimitScope, from_anaf_text};
+use crate::error::{Error, ErrorKind, LimitScope, from_anaf_text, unknown_code};
 use crate::transport::Call;
 
 /// A UIT (Unic Identificator de Transport): 14 characters from digits and capitals without
 /// O, I, Z, S, G, B, then two digits that are the last two digits of the sum of the first 14
 /// characters' ASCII codes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct Uit(String);
 
 const UIT_ALPHABET: &[u8] = b"0123456789ACDEFHJKLMNPQRTUVWXY";
@@ -30,14 +34,20 @@ impl Uit {
         {
             return Err(Error::invalid_input(
                 "uit",
-                format!("{text:?} is not a UIT (16 characters, see the UIT format)"),
+                format!(
+                    "{} is not a UIT (16 characters, see the UIT format)",
+                    crate::error::shown(text)
+                ),
             ));
         }
         let sum: u32 = bytes[..14].iter().map(|&b| u32::from(b)).sum();
         if format!("{:02}", sum % 100) != text[14..] {
             return Err(Error::invalid_input(
                 "uit",
-                format!("{text:?} is not a valid UIT: its check digits are wrong"),
+                format!(
+                    "{} is not a valid UIT: its check digits are wrong",
+                    crate::error::shown(text)
+                ),
             ));
         }
         Ok(Uit(text.to_owned()))
@@ -48,22 +58,59 @@ impl Uit {
     }
 }
 
+impl FromStr for Uit {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Uit, Error> {
+        Uit::parse(text)
+    }
+}
+
 impl fmt::Display for Uit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// The declaration schema version (`versiune`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// The declaration schema version (`versiune`). Parses from `1`/`2` or `v1`/`v2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SchemaVersion {
     V1,
     #[default]
     V2,
 }
 
+impl SchemaVersion {
+    /// ANAF's `versiune` path segment.
+    pub fn wire(self) -> &'static str {
+        match self {
+            SchemaVersion::V1 => "1",
+            SchemaVersion::V2 => "2",
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SchemaVersion::V1 => "v1",
+            SchemaVersion::V2 => "v2",
+        }
+    }
+}
+
+impl FromStr for SchemaVersion {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<SchemaVersion, Error> {
+        [SchemaVersion::V1, SchemaVersion::V2]
+            .into_iter()
+            .find(|v| v.code() == text || v.wire() == text)
+            .ok_or_else(|| unknown_code("schema version", text))
+    }
+}
+
 /// ANAF's receipt for a declaration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TransportReceipt {
     pub upload_id: u64,
     /// Issued at once, valid only once `status` says `ok`.
@@ -77,8 +124,10 @@ pub struct TransportReceipt {
     pub response_time: String,
 }
 
-/// The state of a declaration, with ANAF's errors for `nok`.
+/// The state of a declaration, with ANAF's errors for `nok`. Serialised as
+/// `{"state": "nok", "errors": ["..."]}` (`errors` empty unless `nok`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportState {
     InProgress,
     Ok,
@@ -97,9 +146,24 @@ impl TransportState {
     }
 }
 
+impl Serialize for TransportState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("TransportState", 2)?;
+        s.serialize_field("state", self.code())?;
+        let none = Vec::new();
+        let errors = match self {
+            TransportState::Nok { errors } => errors,
+            _ => &none,
+        };
+        s.serialize_field("errors", errors)?;
+        s.end()
+    }
+}
+
 /// One entry of the e-Transport list. The typed fields cover what programs usually need; the
 /// full record ANAF sent is in `raw`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TransportRecord {
     pub upload_id: u64,
     pub uit: Option<String>,
@@ -118,10 +182,10 @@ pub struct TransportRecord {
     pub raw: Value,
 }
 
-/// The e-Transport operations of a [`Client`].
-#[derive(Clone, Copy, Debug)]
-pub struct ETransport<'a> {
-    pub(crate) client: &'a Client,
+/// The e-Transport operations of a [`Client`]. Owns a clone of the client (cheap).
+#[derive(Clone, Debug)]
+pub struct ETransport {
+    pub(crate) client: Client,
 }
 
 fn json(body: &Bytes, what: &str) -> Result<Value, Error> {
@@ -149,7 +213,7 @@ fn string(value: &Value, key: &str) -> Option<String> {
     }
 }
 
-impl ETransport<'_> {
+impl ETransport {
     fn url(&self, path: &str) -> url::Url {
         self.client.api_url(&format!(
             "{}/ETRANSPORT/ws/v1/{path}",
@@ -165,11 +229,7 @@ impl ETransport<'_> {
         version: SchemaVersion,
     ) -> Result<TransportReceipt, Error> {
         let cif = Cif::parse(cif)?;
-        let version = match version {
-            SchemaVersion::V1 => "1",
-            SchemaVersion::V2 => "2",
-        };
-        let url = self.url(&format!("upload/ETRANSP/{}/{version}", cif.as_str()));
+        let url = self.url(&format!("upload/ETRANSP/{}/{}", cif.as_str(), version.wire()));
         let reply = self
             .client
             .send(Call::post("etransport.upload", url, xml.into(), "application/xml").once())
@@ -191,6 +251,7 @@ impl ETransport<'_> {
             )
             .with_outcome_unknown());
         };
+        crate::cancel::note_upload_accepted(upload_id);
         let raw_uit = string(&answer, "UIT").unwrap_or_default();
         Ok(TransportReceipt {
             upload_id,
@@ -288,19 +349,19 @@ impl ETransport<'_> {
 
     /// Transports organised by `operator_cif` (`info`), optionally narrowed to a declarant,
     /// a UIT or a declarant reference. Each entry is ANAF's JSON record. Empty when none.
-    pub async fn info(&self, operator_cif: &str, filter: InfoFilter<'_>) -> Result<Vec<Value>, Error> {
+    pub async fn info(&self, operator_cif: &str, filter: InfoFilter) -> Result<Vec<Value>, Error> {
         let cif = Cif::parse(operator_cif)?;
         let mut url = self.url("info");
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("cui_op", cif.as_str());
-            if let Some(v) = filter.declarant_cif {
+            if let Some(v) = &filter.declarant_cif {
                 query.append_pair("cui_decl", v);
             }
-            if let Some(v) = filter.uit {
+            if let Some(v) = &filter.uit {
                 query.append_pair("uit", v);
             }
-            if let Some(v) = filter.reference {
+            if let Some(v) = &filter.reference {
                 query.append_pair("ref_decl", v);
             }
         }
@@ -316,12 +377,30 @@ impl ETransport<'_> {
     }
 }
 
-/// Optional narrowing of [`ETransport::info`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct InfoFilter<'a> {
-    pub declarant_cif: Option<&'a str>,
-    pub uit: Option<&'a str>,
-    pub reference: Option<&'a str>,
+/// Optional narrowing of [`ETransport::info`]: `InfoFilter::default()` and the setters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InfoFilter {
+    pub declarant_cif: Option<String>,
+    pub uit: Option<String>,
+    pub reference: Option<String>,
+}
+
+impl InfoFilter {
+    pub fn declarant_cif(mut self, cif: impl Into<String>) -> Self {
+        self.declarant_cif = Some(cif.into());
+        self
+    }
+
+    pub fn uit(mut self, uit: impl Into<String>) -> Self {
+        self.uit = Some(uit.into());
+        self
+    }
+
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
 }
 
 #[cfg(test)]

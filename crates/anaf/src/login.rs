@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
@@ -23,7 +23,9 @@ use crate::tokens::TokenSet;
 type UrlHook = Box<dyn Fn(&str) + Send + Sync>;
 type PasteSource = Box<dyn FnOnce() -> Option<String> + Send>;
 
-/// How [`OAuth::login_interactive`] reaches the user.
+/// How [`OAuth::login_interactive`] reaches the user: `LoginOptions::default()` and the
+/// setters.
+#[non_exhaustive]
 pub struct LoginOptions {
     /// Open the system browser on the authorization page (default: yes).
     pub open_browser: bool,
@@ -50,6 +52,40 @@ impl Default for LoginOptions {
         }
     }
 }
+
+impl LoginOptions {
+    pub fn open_browser(mut self, open: bool) -> Self {
+        self.open_browser = open;
+        self
+    }
+
+    pub fn on_url(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_url = Some(Box::new(hook));
+        self
+    }
+
+    pub fn on_certificate(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_certificate = Some(Box::new(hook));
+        self
+    }
+
+    pub fn paste(mut self, source: impl FnOnce() -> Option<String> + Send + 'static) -> Self {
+        self.paste = Some(Box::new(source));
+        self
+    }
+
+    /// Any duration; `Duration::MAX` waits without limit.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// At most this many callback connections are served at once (a browser opens a few; a
+/// local process opening thousands must not exhaust the program).
+const MAX_CONNECTIONS: usize = 16;
+/// A connection must finish its TLS handshake and send its request headers within this.
+const HANDSHAKE_AND_HEADERS: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for LoginOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,7 +142,11 @@ async fn serve_callbacks(
     redirect_base: String,
     found: mpsc::Sender<(Source, String)>,
 ) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors and the like: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -117,9 +157,12 @@ async fn serve_callbacks(
         let callback_path = callback_path.clone();
         let redirect_base = redirect_base.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             // Browsers also probe (favicon, preconnect); a failed handshake is the certificate
-            // warning page, not an error.
-            let Ok(tls) = acceptor.accept(stream).await else { return };
+            // warning page, not an error. A connection that stalls is dropped.
+            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_AND_HEADERS, acceptor.accept(stream)).await else {
+                return;
+            };
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let found = found.clone();
                 let matches = request.uri().path() == callback_path;
@@ -142,6 +185,8 @@ async fn serve_callbacks(
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_AND_HEADERS)
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
         });
@@ -176,7 +221,7 @@ impl Drop for ListenerTasks {
     }
 }
 
-impl OAuth<'_> {
+impl OAuth {
     /// Logs the user in through the system browser and returns (and stores) the tokens. See
     /// the module documentation for the flow; [`LoginOptions`] for the ways to involve the
     /// user.
@@ -238,9 +283,16 @@ impl OAuth<'_> {
             tracing::warn!("cannot open the browser: {e}");
         }
 
-        let deadline = tokio::time::Instant::now() + options.timeout;
+        // `None`: a timeout beyond what the clock can hold, i.e. no limit.
+        let deadline = tokio::time::Instant::now().checked_add(options.timeout);
         let code = loop {
-            let (source, redirected) = tokio::time::timeout_at(deadline, found_rx.recv())
+            let next = async {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline, found_rx.recv()).await,
+                    None => Ok(found_rx.recv().await),
+                }
+            };
+            let (source, redirected) = next
                 .await
                 .map_err(|_| Error::new(ErrorKind::Timeout, "the login was not completed in time"))?
                 .ok_or_else(|| {
@@ -249,6 +301,9 @@ impl OAuth<'_> {
                         "the login was abandoned (no callback and nothing pasted)",
                     )
                 })?;
+            // The state is checked before the error, so a local process cannot end the login
+            // by calling the listener with `?error=...`: without this attempt's state it is
+            // ignored.
             match code_from_redirect(&redirected, &request.state) {
                 Ok(code) => break code,
                 Err(e) if source == Source::Listener && e.oauth_error() == Some("state_mismatch") => {

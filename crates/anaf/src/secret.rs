@@ -2,11 +2,17 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use zeroize::Zeroize;
 
 /// A secret value. `Debug` and `Display` print `<redacted>`; read it with [`Secret::expose`]
-/// only where it goes on the wire or into a token store.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// only where it goes on the wire or into a token store. The memory is wiped when the value
+/// is dropped.
+///
+/// `Secret` implements `Deserialize` (reading a saved token file) but deliberately not
+/// `Serialize`: writing a secret out is always an explicit call such as
+/// [`crate::TokenSet::to_json`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -18,6 +24,16 @@ impl Secret {
     /// The secret itself.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 

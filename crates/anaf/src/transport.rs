@@ -15,8 +15,10 @@ use tracing::Instrument;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 
-/// When to try an idempotent call again (uploads are never retried).
+/// When to try an idempotent call again (uploads are never retried). Build it from
+/// [`RetryPolicy::default`] or [`RetryPolicy::none`] and the setters.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, including the first; 1 disables retries.
     pub max_attempts: u32,
@@ -46,13 +48,35 @@ impl RetryPolicy {
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.initial_delay = delay;
+        self
+    }
+
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    pub fn max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let exponential = self
             .initial_delay
             .saturating_mul(1 << attempt.saturating_sub(1).min(16));
         let capped = exponential.min(self.max_delay);
-        // Full jitter: spreads retries of many clients hitting the same outage.
-        capped.mul_f64(fastrand::f64())
+        // Full jitter: spreads retries of many clients hitting the same outage. Computed in
+        // whole nanoseconds (saturating), so a caller's Duration::MAX cannot overflow it.
+        let nanos = capped.as_nanos().min(u64::MAX as u128) as u64;
+        Duration::from_nanos(fastrand::u64(..=nanos))
     }
 }
 
@@ -185,19 +209,30 @@ impl Reply {
                 }
             }
             200..=299 => Ok(self),
+            300..=399 => Err(redirect_error(
+                self.status,
+                self.headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok()),
+            )),
             401 => Err(Error::new(ErrorKind::Unauthorized, "ANAF refused the access token")
                 .with_status(401)
                 .with_hint(
                     "the token is expired or revoked, or the application was deleted (Renuntare OAuth); log in again",
                 )),
-            403 => Err(
-                Error::new(ErrorKind::Forbidden, "ANAF refused the token for this service")
+            403 => {
+                let mut error = Error::new(ErrorKind::Forbidden, "ANAF refused the token for this service")
                     .with_status(403)
                     .with_hint(
                         "either the user (certificate) has no SPV right on this service, or the application is not \
-                 enrolled for it in the portal (Profil OAuth); any token still reaches TestOauth hello",
-                    ),
-            ),
+                         enrolled for it in the portal (Profil OAuth); any token still reaches TestOauth hello",
+                    );
+                let said = crate::error::excerpt(&self.body);
+                if !said.is_empty() {
+                    error = error.with_anaf_message(said);
+                }
+                Err(error)
+            }
             404 => Err(Error::new(ErrorKind::NotFound, "no such endpoint")
                 .with_status(404)
                 .with_anaf_message(crate::error::excerpt(&self.body))
@@ -252,11 +287,53 @@ pub(crate) fn transport_error(error: reqwest::Error) -> Error {
     Error::new(kind, message).with_source(error.without_url())
 }
 
-/// Reads a body into one buffer sized from Content-Length: no regrowth, so a download costs
-/// its size once.
-async fn read_body(mut response: reqwest::Response) -> Result<Bytes, reqwest::Error> {
-    let mut buffer = BytesMut::with_capacity(response.content_length().unwrap_or(0).min(64 << 20) as usize);
-    while let Some(chunk) = response.chunk().await? {
+/// A 3xx from ANAF. The identity provider and the API gateway (F5) send browsers without a
+/// session to the login wall `/my.policy`: that is its own error, not a server failure.
+pub(crate) fn redirect_error(status: u16, location: Option<&str>) -> Error {
+    // Only the path is kept: a Location's query could carry anything.
+    let path = location.map(|l| l.split(['?', '#']).next().unwrap_or_default().to_owned());
+    let error = if path.as_deref().is_some_and(|p| p.ends_with("/my.policy")) {
+        Error::new(
+            ErrorKind::Unauthorized,
+            "ANAF redirected to its login wall (/my.policy) instead of answering",
+        )
+        .with_hint(
+            "this endpoint wants a browser session with the certificate, not a token; it is not reachable from a \
+             program (ANAF's revoke endpoint behaves like this)",
+        )
+    } else {
+        Error::new(ErrorKind::UnexpectedResponse, "ANAF answered with a redirect")
+            .with_hint("check the base URL; ANAF's APIs do not redirect")
+    };
+    let error = error.with_status(status);
+    match path {
+        Some(path) => error.with_anaf_message(format!("Location: {path}")),
+        None => error,
+    }
+}
+
+/// Reads a body of at most `cap` bytes into one buffer sized from Content-Length (no
+/// regrowth: a download costs its size once). A larger or endless body is cut off with an
+/// error as soon as it passes the cap.
+pub(crate) async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Bytes, Error> {
+    let status = response.status().as_u16();
+    let too_large = |size: String| {
+        Error::new(
+            ErrorKind::UnexpectedResponse,
+            format!("ANAF's answer is larger than this client accepts ({size}; the limit is {cap} bytes)"),
+        )
+        .with_status(status)
+        .with_hint("no ANAF answer is that large; raise ClientBuilder::max_response_bytes if this one is genuine")
+    };
+    let announced = response.content_length().unwrap_or(0);
+    if announced > cap as u64 {
+        return Err(too_large(format!("{announced} bytes announced")));
+    }
+    let mut buffer = BytesMut::with_capacity(announced as usize);
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if buffer.len() + chunk.len() > cap {
+            return Err(too_large(format!("more than {cap} bytes sent")));
+        }
         buffer.extend_from_slice(&chunk);
     }
     Ok(buffer.freeze())
@@ -301,6 +378,7 @@ impl Client {
         let mut refreshed_after_401 = false;
         loop {
             attempt += 1;
+            let http = self.http()?;
             let (token, generation) = if call.bearer {
                 let (token, generation) = self.access_token().await?;
                 (Some(token), generation)
@@ -314,7 +392,7 @@ impl Client {
             {
                 limiter.acquire().await;
             }
-            let mut request = self.inner.http.request(call.method.clone(), call.url.clone());
+            let mut request = http.request(call.method.clone(), call.url.clone());
             if let Some(token) = &token {
                 request = request.bearer_auth(token.expose());
             }
@@ -327,6 +405,9 @@ impl Client {
                 request = request.multipart(form());
             }
             let can_retry = idempotent && attempt < policy.max_attempts;
+            if !idempotent {
+                crate::cancel::note_upload_on_the_wire();
+            }
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(e) => {
@@ -349,7 +430,8 @@ impl Client {
             if status == 401 && call.bearer && idempotent && !refreshed_after_401 && self.can_refresh() {
                 refreshed_after_401 = true;
                 tracing::debug!("401: refreshing the token once");
-                self.renew_after_401(generation, token.clone()).await?;
+                self.renew(generation, token.clone(), crate::tokens::Trigger::Refused)
+                    .await?;
                 attempt -= 1;
                 continue;
             }
@@ -362,15 +444,14 @@ impl Client {
                 }
             }
             let headers = response.headers().clone();
-            let body = match read_body(response).await {
+            let body = match read_body(response, self.inner.max_response_bytes).await {
                 Ok(body) => body,
-                Err(e) if can_retry => {
+                Err(e) if can_retry && e.is_transient() => {
                     tracing::debug!(attempt, "body interrupted; retrying: {e}");
                     tokio::time::sleep(policy.backoff(attempt)).await;
                     continue;
                 }
-                Err(e) => {
-                    let error = transport_error(e);
+                Err(error) => {
                     return Err(if idempotent {
                         error
                     } else {

@@ -46,6 +46,10 @@ async fn blocking_calls_from_inside_a_runtime_are_refused_not_deadlocked() {
     let sandbox = sandbox();
     let client = builder(&sandbox).build_blocking().unwrap();
     let error = client.hello("x").unwrap_err();
-    assert_eq!(error.kind(), anaf::ErrorKind::Internal);
-    assert!(error.to_string().contains("async"));
+    assert_eq!(
+        (error.kind(), error.field()),
+        (anaf::ErrorKind::InvalidInput, Some("thread")),
+        "a caller error, not an internal one"
+    );
+    assert!(error.to_string().contains("async"), "{error}");
 }

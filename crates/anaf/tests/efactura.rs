@@ -133,34 +133,21 @@ async fn every_standard_and_flag_reaches_anaf() {
         .upload(
             credit_note_xml(&InvoiceSpec::new("CN-1", CIF, PARTNER)),
             CIF,
-            UploadOptions {
-                standard: Standard::CreditNote,
-                ..Default::default()
-            },
+            UploadOptions::new().standard(Standard::CreditNote),
         )
         .await
         .unwrap();
     let mut person = InvoiceSpec::new("B2C-1", CIF, "1800101221144");
     person.buyer_name = "Maria".into();
     let b2c = efactura
-        .upload(
-            invoice_xml(&person),
-            CIF,
-            UploadOptions {
-                b2c: true,
-                ..Default::default()
-            },
-        )
+        .upload(invoice_xml(&person), CIF, UploadOptions::new().b2c(true))
         .await
         .unwrap();
     let selfbilled = efactura
         .upload(
             invoice("AF-1", PARTNER, OTHER_OWN_CIF),
             OTHER_OWN_CIF,
-            UploadOptions {
-                self_billed: true,
-                ..Default::default()
-            },
+            UploadOptions::new().self_billed(true),
         )
         .await
         .unwrap();
@@ -169,11 +156,7 @@ async fn every_standard_and_flag_reaches_anaf() {
         .upload(
             invoice("EX-1", CIF, PARTNER),
             CIF,
-            UploadOptions {
-                enforcement: true,
-                external: true,
-                ..Default::default()
-            },
+            UploadOptions::new().enforcement(true).external(true),
         )
         .await
         .unwrap();
@@ -185,10 +168,7 @@ async fn every_standard_and_flag_reaches_anaf() {
         .upload(
             rasp_xml(original.upload_id, "Acceptat"),
             OTHER_OWN_CIF,
-            UploadOptions {
-                standard: Standard::Rasp,
-                ..Default::default()
-            },
+            UploadOptions::new().standard(Standard::Rasp),
         )
         .await
         .unwrap();
@@ -219,11 +199,9 @@ async fn upload_and_wait_polls_until_final_within_its_budget() {
         ..SandboxOptions::instant()
     });
     let client = logged_in(&sandbox).await;
-    let wait = WaitOptions {
-        first_poll: Duration::from_millis(50),
-        max_interval: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let wait = WaitOptions::default()
+        .first_poll(Duration::from_millis(50))
+        .max_interval(Duration::from_millis(200));
     let done = client
         .efactura()
         .upload_and_wait(
@@ -244,10 +222,7 @@ async fn upload_and_wait_polls_until_final_within_its_budget() {
         ..SandboxOptions::instant()
     });
     let client = logged_in(&slow).await;
-    let budget = WaitOptions {
-        max_polls: Some(2),
-        ..wait
-    };
+    let budget = wait.clone().max_polls(Some(2));
     let pending = client
         .efactura()
         .upload_and_wait(invoice("W-2", CIF, PARTNER), CIF, UploadOptions::default(), budget)
@@ -274,10 +249,7 @@ async fn a_failed_poll_keeps_the_upload_id() {
             5,
         ))
         .unwrap();
-    let wait = WaitOptions {
-        first_poll: Duration::from_millis(10),
-        ..Default::default()
-    };
+    let wait = WaitOptions::default().first_poll(Duration::from_millis(10));
     let error = client
         .efactura()
         .upload_and_wait(invoice("P-1", CIF, PARTNER), CIF, UploadOptions::default(), wait)
@@ -799,4 +771,129 @@ async fn test_and_prod_clients_work_side_by_side() {
         ErrorKind::NotFound
     );
     assert_eq!(sandbox.uploads(None)[0].env, anaf_sandbox::Env::Test);
+}
+
+/// A page of ANAF's paginated list, as the sandbox would answer it.
+fn page_json(messages: &[serde_json::Value], page: u32, total_pages: u32, total: u64) -> String {
+    serde_json::json!({
+        "mesaje": messages,
+        "numar_inregistrari_in_pagina": messages.len(),
+        "numar_total_inregistrari_per_pagina": 500,
+        "numar_total_inregistrari": total,
+        "numar_total_pagini": total_pages,
+        "index_pagina_curenta": page,
+        "serial": SERIAL,
+        "cui": CIF,
+        "titlu": "Lista Mesaje disponibile din intervalul selectat",
+    })
+    .to_string()
+}
+
+fn next_list_answer(sandbox: &anaf_sandbox::Sandbox, body: String) {
+    sandbox
+        .inject_fault(anaf_sandbox::FaultSpec {
+            endpoint: "efactura.list_paged".into(),
+            fault: anaf_sandbox::Fault::Status {
+                status: 200,
+                body: Some(body),
+            },
+            times: Some(1),
+        })
+        .unwrap();
+}
+
+fn seed(sandbox: &anaf_sandbox::Sandbox, count: u32) {
+    sandbox
+        .seed_received_invoices(&SeedRequest {
+            cif: CIF.into(),
+            count,
+            supplier_cif: None,
+            days_back: 10,
+            env: anaf_sandbox::Env::Test,
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_stream_goes_on_past_an_empty_page_while_anaf_says_more_follow() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    seed(&sandbox, 1200);
+    let now = chrono::Utc::now();
+    let mut stream = client
+        .efactura()
+        .messages(CIF, now - chrono::Duration::days(20), Some(now), None);
+    let first = stream.next_page().await.unwrap().unwrap();
+    assert_eq!((first.messages.len(), first.total_pages), (500, 3));
+    // ANAF answers page 2 empty although it counts three pages.
+    next_list_answer(&sandbox, page_json(&[], 2, 3, 1200));
+    let empty = stream.next_page().await.unwrap().expect("not the end yet");
+    assert!(empty.messages.is_empty());
+    let third = stream.next_page().await.unwrap().expect("page 3 is read");
+    assert_eq!((third.page, third.messages.len()), (3, 200));
+    assert!(stream.next_page().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_message_pushed_onto_the_next_page_by_late_indexing_is_returned_once() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    seed(&sandbox, 600);
+    let now = chrono::Utc::now();
+    let mut stream = client
+        .efactura()
+        .messages(CIF, now - chrono::Duration::days(20), Some(now), None);
+    let mut all = Vec::new();
+    for _ in 0..500 {
+        all.push(stream.next().await.unwrap().unwrap());
+    }
+    // A message indexed late sits on page 1 now, so page 1's last one opens page 2 again.
+    let last = all.last().unwrap();
+    let repeated = serde_json::json!({
+        "data_creare": last.raw_created_at, "cif": CIF, "id_solicitare": last.upload_id.to_string(),
+        "detalii": last.details, "tip": last.raw_kind, "id": last.id.to_string(),
+    });
+    let real_page_2 = client
+        .efactura()
+        .list_messages_page(CIF, stream.effective_start(), stream.effective_end().unwrap(), 2, None)
+        .await
+        .unwrap();
+    let mut shifted = vec![repeated];
+    shifted.extend(real_page_2.messages.iter().map(|m| {
+        serde_json::json!({
+            "data_creare": m.raw_created_at, "cif": CIF, "id_solicitare": m.upload_id.to_string(),
+            "detalii": m.details, "tip": m.raw_kind, "id": m.id.to_string(),
+        })
+    }));
+    next_list_answer(&sandbox, page_json(&shifted, 2, 2, 601));
+    while let Some(message) = stream.next().await.unwrap() {
+        all.push(message);
+    }
+    let unique: std::collections::HashSet<u64> = all.iter().map(|m| m.id).collect();
+    assert_eq!((all.len(), unique.len()), (600, 600), "every message once");
+}
+
+#[tokio::test]
+async fn a_start_anaf_calls_too_old_moves_by_minutes_and_is_reported() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    seed(&sandbox, 3);
+    // ANAF's clock runs 30 minutes ahead: the oldest start the client allows (60 days and
+    // 10 minutes back by its own clock) is too old for ANAF.
+    sandbox.set_clock_offset(chrono::Duration::minutes(30));
+    let now = chrono::Utc::now();
+    let asked = now - chrono::Duration::days(90);
+    let mut stream = client.efactura().messages(CIF, asked, Some(now), None);
+    let mut found = 0;
+    while stream.next().await.unwrap().is_some() {
+        found += 1;
+    }
+    assert_eq!(found, 3);
+    let moved = stream.effective_start() - (now - chrono::Duration::days(60));
+    assert!(
+        moved > chrono::Duration::minutes(20) && moved < chrono::Duration::hours(1),
+        "moved by minutes, not a day: {moved}"
+    );
+    let requests = requests_to(&sandbox, "efactura.list_paged");
+    assert!((2..=8).contains(&requests), "{requests} requests");
 }

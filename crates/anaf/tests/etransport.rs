@@ -35,25 +35,13 @@ async fn declare_follow_list_and_ask_for_info() {
     assert_eq!(records[0].raw["nr_veh"], "B123ABC");
 
     let info = etransport
-        .info(
-            CIF,
-            InfoFilter {
-                uit: Some(uit.as_str()),
-                ..Default::default()
-            },
-        )
+        .info(CIF, InfoFilter::default().uit(uit.as_str()))
         .await
         .unwrap();
     assert_eq!(info[0]["uit"], uit.as_str());
     assert!(
         etransport
-            .info(
-                CIF,
-                InfoFilter {
-                    reference: Some("nope"),
-                    ..Default::default()
-                }
-            )
+            .info(CIF, InfoFilter::default().reference("nope"))
             .await
             .unwrap()
             .is_empty()

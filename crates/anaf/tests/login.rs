@@ -1,6 +1,8 @@
 //! The desktop login helper end to end: HTTPS loopback listener, the sandbox's authorization
 //! page, state check, code exchange; and the paste fallback.
 
+#![cfg(feature = "desktop-login")]
+
 mod common;
 
 use std::time::Duration;
@@ -66,13 +68,11 @@ async fn login_through_the_loopback_listener() {
         .unwrap();
     let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
     let (pem_tx, pem_rx) = std::sync::mpsc::channel();
-    let options = LoginOptions {
-        open_browser: false,
-        on_url: Some(Box::new(move |url| url_tx.send(url.to_owned()).unwrap())),
-        on_certificate: Some(Box::new(move |pem| pem_tx.send(pem.to_owned()).unwrap())),
-        paste: None,
-        timeout: Duration::from_secs(20),
-    };
+    let options = LoginOptions::default()
+        .open_browser(false)
+        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
+        .on_certificate(move |pem| pem_tx.send(pem.to_owned()).unwrap())
+        .timeout(Duration::from_secs(20));
     let login_client = client.clone();
     let login = tokio::spawn(async move { login_client.oauth().login_interactive(options).await });
     let url = url_rx.recv().await.unwrap();
@@ -92,12 +92,11 @@ async fn login_by_pasting_the_redirected_url() {
     let (app, client) = web_app(&sandbox);
     let (url_tx, url_rx) = std::sync::mpsc::channel::<String>();
     let base = sandbox.base_url().to_owned();
-    let options = LoginOptions {
-        open_browser: false,
-        on_url: Some(Box::new(move |url| url_tx.send(url.to_owned()).unwrap())),
-        on_certificate: None,
+    let options = LoginOptions::default()
+        .open_browser(false)
+        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
         // The "user" pastes the URL the browser ended on.
-        paste: Some(Box::new(move || {
+        .paste(move || {
             let url = url_rx.recv().unwrap();
             let state = url::Url::parse(&url)
                 .unwrap()
@@ -112,9 +111,8 @@ async fn login_by_pasting_the_redirected_url() {
                 &app.redirect_uris[0],
                 &state,
             ))
-        })),
-        timeout: Duration::from_secs(20),
-    };
+        })
+        .timeout(Duration::from_secs(20));
     let tokens = client.oauth().login_interactive(options).await.unwrap();
     assert!(tokens.refresh_expires_at.is_some());
 }
@@ -153,10 +151,7 @@ fn approve_without_browser(base: &str, client_id: &str, redirect_uri: &str, stat
 async fn a_callback_that_cannot_be_listened_on_and_no_paste_is_refused() {
     let sandbox = sandbox();
     let (_, client) = web_app(&sandbox);
-    let options = LoginOptions {
-        open_browser: false,
-        ..Default::default()
-    };
+    let options = LoginOptions::default().open_browser(false);
     let error = client.oauth().login_interactive(options).await.unwrap_err();
     assert_eq!(
         (error.kind(), error.field()),
@@ -171,11 +166,9 @@ async fn an_abandoned_login_times_out() {
         .application(desktop_app(&sandbox, free_port()))
         .build()
         .unwrap();
-    let options = LoginOptions {
-        open_browser: false,
-        timeout: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let options = LoginOptions::default()
+        .open_browser(false)
+        .timeout(Duration::from_millis(200));
     assert_eq!(
         client.oauth().login_interactive(options).await.unwrap_err().kind(),
         ErrorKind::Timeout
@@ -186,11 +179,46 @@ async fn an_abandoned_login_times_out() {
 async fn a_paste_prompt_closed_without_input_cancels_the_login() {
     let sandbox = sandbox();
     let (_, client) = web_app(&sandbox);
-    let options = LoginOptions {
-        open_browser: false,
-        paste: Some(Box::new(|| None)),
-        ..Default::default()
-    };
+    let options = LoginOptions::default().open_browser(false).paste(|| None);
+    assert_eq!(
+        client.oauth().login_interactive(options).await.unwrap_err().kind(),
+        ErrorKind::Cancelled
+    );
+}
+
+/// Another local process calls the listener with `error=access_denied` but without this
+/// login's state: ignored (the state is checked first), and the real login goes through.
+#[tokio::test]
+async fn a_forged_error_callback_cannot_abort_the_login() {
+    let sandbox = sandbox();
+    let port = free_port();
+    let app = desktop_app(&sandbox, port);
+    let callback = app.redirect_uri.clone();
+    let client = builder(&sandbox).application(app).build().unwrap();
+    let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = LoginOptions::default()
+        .open_browser(false)
+        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
+        .timeout(Duration::from_secs(20));
+    let login_client = client.clone();
+    let login = tokio::spawn(async move { login_client.oauth().login_interactive(options).await });
+    let url = url_rx.recv().await.unwrap();
+    let forged = format!("{callback}?error=access_denied&state=forged");
+    let answer = browser().get(&forged).send().await.unwrap();
+    assert!(answer.status().is_success());
+    let page = browser_session(sandbox.base_url().to_owned(), url).await;
+    assert!(page.contains("Autentificare reusita"));
+    login.await.unwrap().expect("the forged callback was ignored");
+}
+
+#[tokio::test]
+async fn a_login_without_a_time_limit_still_ends_when_the_user_gives_up() {
+    let sandbox = sandbox();
+    let (_, client) = web_app(&sandbox);
+    let options = LoginOptions::default()
+        .open_browser(false)
+        .timeout(Duration::MAX)
+        .paste(|| None);
     assert_eq!(
         client.oauth().login_interactive(options).await.unwrap_err().kind(),
         ErrorKind::Cancelled

@@ -70,7 +70,7 @@ async fn a_redirect_with_another_state_or_an_error_is_refused() {
         .unwrap_err();
     assert_eq!(denied.oauth_error(), Some("access_denied"));
     assert!(denied.hint().unwrap().contains("USB token"));
-    assert!(client.oauth().tokens().unwrap().is_none());
+    assert!(client.oauth().tokens().await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -111,10 +111,10 @@ async fn refresh_rotates_and_tells_the_hook() {
     let hook_seen = seen.clone();
     let client = logged_in_with(
         &sandbox,
-        builder(&sandbox).on_tokens_rotated(move |t| hook_seen.lock().unwrap().push(t.clone())),
+        builder(&sandbox).on_tokens_changed(move |t| hook_seen.lock().unwrap().push(t.clone())),
     )
     .await;
-    let before = client.oauth().tokens().unwrap().unwrap();
+    let before = client.oauth().tokens().await.unwrap().unwrap();
     let after = client.oauth().refresh().await.unwrap();
     assert_ne!(after.access_token, before.access_token);
     assert_ne!(after.refresh_token, before.refresh_token);
@@ -124,7 +124,7 @@ async fn refresh_rotates_and_tells_the_hook() {
     assert_eq!(refreshes(&sandbox), 1);
     // The old refresh token is spent at ANAF: installing it again and refreshing fails.
     let stale = builder(&sandbox).build().unwrap();
-    stale.oauth().set_tokens(before).unwrap();
+    stale.oauth().set_tokens(before).await.unwrap();
     assert_eq!(
         stale.oauth().refresh().await.unwrap_err().oauth_error(),
         Some("invalid_grant")
@@ -135,7 +135,7 @@ async fn refresh_rotates_and_tells_the_hook() {
 async fn tokens_near_expiry_are_refreshed_before_the_call() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
-    age_tokens(&client);
+    age_tokens(&client).await;
     client.hello("x").await.unwrap();
     assert_eq!(refreshes(&sandbox), 1);
     client.hello("y").await.unwrap();
@@ -146,7 +146,7 @@ async fn tokens_near_expiry_are_refreshed_before_the_call() {
 async fn many_tasks_at_expiry_cause_exactly_one_refresh() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
-    age_tokens(&client);
+    age_tokens(&client).await;
     let tasks: Vec<_> = (0..25)
         .map(|i| {
             let client = client.clone();
@@ -163,8 +163,8 @@ async fn many_tasks_at_expiry_cause_exactly_one_refresh() {
 async fn a_caller_that_stops_waiting_mid_refresh_does_not_lose_the_rotated_tokens() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
-    age_tokens(&client);
-    let before = client.oauth().tokens().unwrap().unwrap();
+    age_tokens(&client).await;
+    let before = client.oauth().tokens().await.unwrap().unwrap();
     sandbox
         .inject_fault(anaf_sandbox::FaultSpec {
             endpoint: "oauth.token".into(),
@@ -177,7 +177,7 @@ async fn a_caller_that_stops_waiting_mid_refresh_does_not_lose_the_rotated_token
     assert!(abandoned.is_err());
     // The refresh goes on without a waiter; give it time to finish (bounded).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client.oauth().tokens().unwrap().unwrap().refresh_token == before.refresh_token {
+    while client.oauth().tokens().await.unwrap().unwrap().refresh_token == before.refresh_token {
         assert!(
             std::time::Instant::now() < deadline,
             "the abandoned refresh never completed"
@@ -185,7 +185,7 @@ async fn a_caller_that_stops_waiting_mid_refresh_does_not_lose_the_rotated_token
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(refreshes(&sandbox), 1);
-    let after = client.oauth().tokens().unwrap().unwrap();
+    let after = client.oauth().tokens().await.unwrap().unwrap();
     assert_ne!(after.refresh_token, before.refresh_token, "the rotated pair was kept");
     client.hello("later").await.unwrap();
     assert_eq!(refreshes(&sandbox), 1, "and it works without another refresh");
@@ -197,7 +197,7 @@ async fn hello_masks_the_token_anaf_echoes() {
     let client = logged_in(&sandbox).await;
     let text = client.hello("x").await.unwrap();
     assert!(text.contains("key=Authorization\nval=[Bearer ***]"), "{text}");
-    let token = client.oauth().tokens().unwrap().unwrap().access_token;
+    let token = client.oauth().tokens().await.unwrap().unwrap().access_token;
     assert!(!text.contains(token.expose()));
 }
 
@@ -247,19 +247,21 @@ async fn without_tokens_calls_fail_with_a_login_hint() {
 async fn revoke_ends_the_grant_and_clears_local_tokens() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
-    let tokens = client.oauth().tokens().unwrap().unwrap();
+    let tokens = client.oauth().tokens().await.unwrap().unwrap();
     assert_eq!(client.oauth().revoke().await.unwrap(), Revocation::Confirmed);
-    assert!(client.oauth().tokens().unwrap().is_none());
+    assert!(client.oauth().tokens().await.unwrap().is_none());
     let other = builder(&sandbox)
         .retry_policy(anaf::RetryPolicy::none())
         .build()
         .unwrap();
-    other.oauth().set_tokens(tokens).unwrap();
+    other.oauth().set_tokens(tokens).await.unwrap();
+    let error = other.hello("x").await.unwrap_err();
     assert_eq!(
-        other.hello("x").await.unwrap_err().kind(),
-        ErrorKind::OAuth,
-        "401, then the refresh is refused too"
+        (error.kind(), error.oauth_error()),
+        (ErrorKind::Unauthorized, Some("invalid_grant")),
+        "401, then the refresh is refused too: {error}"
     );
+    assert!(error.hint().unwrap().contains("log in again"));
 }
 
 #[tokio::test]
@@ -270,7 +272,7 @@ async fn revoke_against_a_login_wall_is_unconfirmed() {
     });
     let client = logged_in(&sandbox).await;
     assert_eq!(client.oauth().revoke().await.unwrap(), Revocation::Unconfirmed);
-    assert!(client.oauth().tokens().unwrap().is_none());
+    assert!(client.oauth().tokens().await.unwrap().is_none());
 }
 
 #[tokio::test]

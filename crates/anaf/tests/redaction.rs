@@ -40,7 +40,7 @@ async fn a_full_run_leaks_no_secret() {
     let seen = rotated.clone();
     let builder = builder(&sandbox)
         .token_store(FileTokenStore::new(dir.path().join("t.json")))
-        .on_tokens_rotated(move |t| seen.lock().unwrap().push(t.clone()));
+        .on_tokens_changed(move |t| seen.lock().unwrap().push(t.clone()));
     let mut debug = vec![format!("{builder:?}")];
     let client = builder.build().unwrap();
     let code = code(&sandbox);
@@ -92,7 +92,7 @@ async fn a_full_run_leaks_no_secret() {
         "{:?}",
         client.efactura().list_messages(CIF, 1, None).await.unwrap()
     ));
-    debug.push(format!("{client:?} {:?}", client.oauth().tokens().unwrap()));
+    debug.push(format!("{client:?} {:?}", client.oauth().tokens().await.unwrap()));
     debug.push(format!("{:?}", client.oauth().revoke().await.unwrap()));
 
     for tokens in rotated.lock().unwrap().iter() {

@@ -41,7 +41,7 @@ async fn a_callback_store_sees_every_rotation() {
         },
     );
     let client = logged_in_with(&sandbox, builder(&sandbox).token_store(store)).await;
-    age_tokens(&client);
+    age_tokens(&client).await;
     client.hello("x").await.unwrap();
     let saved = saved.lock().unwrap();
     assert_eq!(saved.len(), 3, "login, the aged copy, the refresh");
@@ -133,7 +133,7 @@ fn two_processes_sharing_a_file_store_refresh_once() {
         .build_blocking()
         .unwrap();
     client.oauth().exchange_code(&code(&sandbox)).unwrap();
-    age_tokens(client.as_async());
+    age_tokens_blocking(&client);
     let app = sandbox.default_application();
     let spawn = || {
         Command::new(std::env::current_exe().unwrap())

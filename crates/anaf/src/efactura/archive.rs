@@ -5,21 +5,29 @@
 
 use std::io::{Cursor, Read};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 use crate::error::{Error, ErrorKind};
 
-const MAX_ENTRY: u64 = 64 << 20;
+/// The most one entry may decompress to. ANAF's documents are at most 10 MB; a larger entry
+/// is not an ANAF archive (and could be a ZIP bomb).
+pub const MAX_ENTRY_BYTES: u64 = 64 << 20;
 const ERRORS_NAMESPACE: &str = "mfp:anaf:dgti:efactura:mesajEroriFactuta:v1";
 
-/// A downloaded (or saved) answer archive.
+/// A downloaded (or saved) answer archive. Cheap to clone (clones share the bytes and the
+/// entries already decompressed: each entry is decompressed once, on first use).
 #[derive(Clone)]
 pub struct Archive {
     zip: Bytes,
     document_name: String,
     signature_name: String,
     upload_id: Option<u64>,
+    document: Arc<OnceLock<Bytes>>,
+    signature: Arc<OnceLock<Bytes>>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -29,6 +37,19 @@ impl std::fmt::Debug for Archive {
             .field("document", &self.document_name)
             .field("signature", &self.signature_name)
             .finish()
+    }
+}
+
+/// `{"upload_id": 5001130147, "document_name": "5001130147.xml", "signature_name":
+/// "semnatura_5001130147.xml", "zip": "<base64 of the archive as received>"}`.
+impl Serialize for Archive {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Archive", 4)?;
+        s.serialize_field("upload_id", &self.upload_id)?;
+        s.serialize_field("document_name", &self.document_name)?;
+        s.serialize_field("signature_name", &self.signature_name)?;
+        s.serialize_field("zip", &crate::base64_text(&self.zip))?;
+        s.end()
     }
 }
 
@@ -64,6 +85,8 @@ impl Archive {
             document_name,
             signature_name,
             upload_id,
+            document: Arc::default(),
+            signature: Arc::default(),
         })
     }
 
@@ -95,32 +118,55 @@ impl Archive {
         &self.signature_name
     }
 
-    fn read(&self, name: &str) -> Result<Vec<u8>, Error> {
+    /// Decompresses one entry, at most [`MAX_ENTRY_BYTES`]. The buffer grows with what is
+    /// actually decompressed, never from the size the entry's header claims (a hostile
+    /// archive can claim gigabytes).
+    fn read(&self, name: &str) -> Result<Bytes, Error> {
         let mut archive = zip::ZipArchive::new(Cursor::new(self.zip.clone())).map_err(|e| bad_zip(e.to_string()))?;
-        let file = archive.by_name(name).map_err(|e| bad_zip(format!("{name}: {e}")))?;
-        let mut content = Vec::with_capacity(file.size().min(MAX_ENTRY) as usize);
-        // ANAF's documents are at most 10 MB; a larger entry is not an ANAF archive (and could
-        // be a ZIP bomb).
-        file.take(MAX_ENTRY + 1)
-            .read_to_end(&mut content)
-            .map_err(|e| bad_zip(format!("{name} cannot be decompressed: {e}")))?;
-        if content.len() as u64 > MAX_ENTRY {
-            return Err(bad_zip(format!(
-                "{name} is larger than {} MB uncompressed",
-                MAX_ENTRY >> 20
-            )));
+        let mut file = archive.by_name(name).map_err(|e| bad_zip(format!("{name}: {e}")))?;
+        let limit = MAX_ENTRY_BYTES as usize;
+        let mut content = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let read = file
+                .read(&mut chunk)
+                .map_err(|e| bad_zip(format!("{name} cannot be decompressed: {e}")))?;
+            if read == 0 {
+                break;
+            }
+            if content.len() + read > limit {
+                return Err(bad_zip(format!(
+                    "{name} is larger than {} MB uncompressed: not an ANAF archive",
+                    MAX_ENTRY_BYTES >> 20
+                )));
+            }
+            if content.capacity() - content.len() < read {
+                // Doubling, but never past the limit: a bomb costs the limit, not twice it.
+                let wanted = (content.capacity() * 2).max(content.len() + read).min(limit);
+                content.reserve_exact(wanted - content.len());
+            }
+            content.extend_from_slice(&chunk[..read]);
         }
-        Ok(content)
+        Ok(Bytes::from(content))
     }
 
-    /// `{N}.xml`: the invoice (for `ok` and received invoices) or ANAF's error document.
-    pub fn document(&self) -> Result<Vec<u8>, Error> {
-        self.read(&self.document_name)
+    fn cached(&self, cell: &OnceLock<Bytes>, name: &str) -> Result<Bytes, Error> {
+        if let Some(bytes) = cell.get() {
+            return Ok(bytes.clone());
+        }
+        let bytes = self.read(name)?;
+        Ok(cell.get_or_init(|| bytes).clone())
+    }
+
+    /// `{N}.xml`: the invoice (for `ok` and received invoices) or ANAF's error document,
+    /// exactly as in the archive.
+    pub fn document(&self) -> Result<Bytes, Error> {
+        self.cached(&self.document, &self.document_name)
     }
 
     /// `semnatura_{N}.xml`: the signature (pass it with the document to `verify_signature`).
-    pub fn signature(&self) -> Result<Vec<u8>, Error> {
-        self.read(&self.signature_name)
+    pub fn signature(&self) -> Result<Bytes, Error> {
+        self.cached(&self.signature, &self.signature_name)
     }
 
     /// ANAF's error document, parsed, when the archive answers a `nok`.
@@ -130,7 +176,8 @@ impl Archive {
 }
 
 /// ANAF's reasons for refusing an invoice (the `nok` document).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ErrorReport {
     /// `Index_incarcare`.
     pub upload_id: Option<u64>,

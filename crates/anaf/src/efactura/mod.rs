@@ -4,7 +4,7 @@
 mod archive;
 mod model;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,14 +29,16 @@ pub const PAGE_SIZE: u32 = 500;
 /// How long ANAF keeps messages.
 pub const RETENTION: Duration = Duration::from_secs(60 * 86_400);
 
-/// The e-Factura operations of a [`Client`].
-#[derive(Clone, Copy, Debug)]
-pub struct EFactura<'a> {
-    pub(crate) client: &'a Client,
+/// The e-Factura operations of a [`Client`]. Owns a clone of the client (cheap).
+#[derive(Clone, Debug)]
+pub struct EFactura {
+    pub(crate) client: Client,
 }
 
-/// How `upload_and_wait` polls.
+/// How `upload_and_wait` polls: `WaitOptions::default()` and the setters. Any duration is
+/// accepted (`Duration::MAX` means "no limit").
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WaitOptions {
     /// Before the first poll (ANAF usually needs a few seconds).
     pub first_poll: Duration,
@@ -58,6 +60,34 @@ impl Default for WaitOptions {
             max_polls: None,
         }
     }
+}
+
+impl WaitOptions {
+    pub fn first_poll(mut self, wait: Duration) -> Self {
+        self.first_poll = wait;
+        self
+    }
+
+    pub fn max_interval(mut self, interval: Duration) -> Self {
+        self.max_interval = interval;
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn max_polls(mut self, polls: Option<u32>) -> Self {
+        self.max_polls = polls;
+        self
+    }
+}
+
+/// `now + wait`, or a year from now when `wait` runs past what the clock can hold.
+fn after(now: tokio::time::Instant, wait: Duration) -> tokio::time::Instant {
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
 }
 
 #[derive(Deserialize)]
@@ -135,7 +165,7 @@ fn millis(at: DateTime<Utc>) -> String {
     at.timestamp_millis().to_string()
 }
 
-impl EFactura<'_> {
+impl EFactura {
     fn url(&self, endpoint: &str) -> url::Url {
         self.client.api_url(&format!(
             "{}/FCTEL/rest/{endpoint}",
@@ -184,6 +214,7 @@ impl EFactura<'_> {
         if header.attr("ExecutionStatus") == Some("0")
             && let Some(index) = header.attr("index_incarcare").and_then(|v| v.trim().parse().ok())
         {
+            crate::cancel::note_upload_accepted(index);
             return Ok(UploadReceipt {
                 upload_id: index,
                 response_time: header.attr("dateResponse").unwrap_or_default().to_owned(),
@@ -206,11 +237,20 @@ impl EFactura<'_> {
         if let Some(text) = header.errors.first() {
             return Err(from_anaf_text(text, reply.status));
         }
-        let download_id = || {
-            header
-                .attr("id_descarcare")
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| Error::unexpected(reply.status, "a final state without id_descarcare", &reply.body))
+        let download_id = || match header.attr("id_descarcare") {
+            Some(id) => id.trim().parse().map_err(|_| {
+                Error::new(
+                    ErrorKind::UnexpectedResponse,
+                    "ANAF reported a final state whose id_descarcare is not a number",
+                )
+                .with_status(reply.status)
+                .with_anaf_message(format!("id_descarcare=\"{}\"", crate::error::excerpt(id.as_bytes())))
+            }),
+            None => Err(Error::unexpected(
+                reply.status,
+                "a final state without id_descarcare",
+                &reply.body,
+            )),
         };
         match header.attr("stare").map(str::trim) {
             Some("in prelucrare") => Ok(UploadState::InProgress),
@@ -237,15 +277,12 @@ impl EFactura<'_> {
     ) -> Result<Submission, Error> {
         let receipt = self.upload(xml, cif, options).await?;
         let budget = wait.max_polls.unwrap_or(self.client.inner.status_poll_budget).max(1);
-        let now = tokio::time::Instant::now();
         // A caller's "no timeout" (Duration::MAX) must not overflow the clock.
-        let deadline = now
-            .checked_add(wait.timeout)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        let deadline = after(tokio::time::Instant::now(), wait.timeout);
         let mut interval = wait.first_poll;
         let mut polls = 0;
         loop {
-            tokio::time::sleep_until((tokio::time::Instant::now() + interval).min(deadline)).await;
+            tokio::time::sleep_until(after(tokio::time::Instant::now(), interval).min(deadline)).await;
             // The upload succeeded: a failed poll must not lose its id.
             let state = self
                 .status(receipt.upload_id)
@@ -268,7 +305,7 @@ impl EFactura<'_> {
         let mut url = self.url("descarcare");
         url.query_pairs_mut().append_pair("id", &download_id.to_string());
         let reply = self.client.send(Call::get("efactura.download", url)).await?.check()?;
-        if reply.body.starts_with(b"PK") {
+        if reply.body.starts_with(b"PK\x03\x04") || reply.body.starts_with(b"PK\x05\x06") {
             // A broken archive from ANAF is ANAF's fault, not the caller's input.
             return Archive::from_bytes(reply.body).map_err(|e| {
                 Error::new(
@@ -492,6 +529,13 @@ fn parse_validation(body: &Bytes) -> Result<ValidationReport, Error> {
 }
 
 /// Messages of an interval, fetched page by page as they are consumed.
+///
+/// Nothing is lost and nothing is repeated: the window is fixed on the first page (so pages
+/// do not shift while being read), a message ANAF indexes late and pushes onto a later page
+/// is returned once (ids are de-duplicated across pages), and an empty page in the middle
+/// does not end the stream while ANAF's `numar_total_pagini` says more follow. When ANAF
+/// refuses the start as older than its 60 days, the start moves later by minutes (never a
+/// whole day) and [`MessageStream::effective_start`] says where it ended up.
 pub struct MessageStream {
     client: Client,
     cif: String,
@@ -501,15 +545,18 @@ pub struct MessageStream {
     next_page: u32,
     total_pages: Option<u32>,
     buffer: VecDeque<Message>,
+    seen: HashSet<u64>,
     window_fixed: bool,
     skew_corrected: bool,
-    start_corrected: bool,
+    start_corrections: u32,
 }
 
 impl std::fmt::Debug for MessageStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageStream")
             .field("cif", &self.cif)
+            .field("start", &self.start)
+            .field("end", &self.end)
             .field("next_page", &self.next_page)
             .finish()
     }
@@ -518,6 +565,10 @@ impl std::fmt::Debug for MessageStream {
 /// How far behind "now" the interval ends, so a client clock slightly ahead of ANAF's does not
 /// ask for the future.
 const CLOCK_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+/// How far the start moves each time ANAF says it is older than 60 days, and how often: up to
+/// two hours in all (a DST hour, and clocks that differ by an hour).
+const START_STEP: chrono::Duration = chrono::Duration::minutes(5);
+const MAX_START_CORRECTIONS: u32 = 24;
 
 impl MessageStream {
     fn new(
@@ -536,63 +587,96 @@ impl MessageStream {
             next_page: 1,
             total_pages: None,
             buffer: VecDeque::new(),
+            seen: HashSet::new(),
             window_fixed: false,
             skew_corrected: false,
-            start_corrected: false,
+            start_corrections: 0,
         }
     }
 
-    /// The next page, or `None` after the last.
+    /// The start of the interval actually listed: the one asked for, or later when it was
+    /// older than ANAF keeps messages (60 days). Messages before it are beyond ANAF's reach.
+    /// Final once the first page is read.
+    pub fn effective_start(&self) -> DateTime<Utc> {
+        if self.window_fixed {
+            self.start
+        } else {
+            self.start.max(oldest_start(Utc::now()))
+        }
+    }
+
+    /// The end of the interval (fixed on the first page).
+    pub fn effective_end(&self) -> Option<DateTime<Utc>> {
+        self.end
+    }
+
+    /// The next page, or `None` after the last. A page may be empty (ANAF can return an empty
+    /// page before the last one); its messages exclude any already returned.
     pub async fn next_page(&mut self) -> Result<Option<MessagePage>, Error> {
         if self.total_pages.is_some_and(|total| self.next_page > total) {
             return Ok(None);
         }
         let now = Utc::now();
-        // The window is fixed on the first page, so pages do not shift while being read.
         let end = *self.end.get_or_insert(now - CLOCK_MARGIN);
         if !self.window_fixed {
             self.window_fixed = true;
             self.start = self.start.max(oldest_start(now));
         }
-        let start = self.start;
-        if end <= start {
+        if end <= self.start {
             self.total_pages = Some(0);
             return Ok(None);
         }
-        let efactura = self.client.efactura();
-        let page = match efactura
-            .list_messages_page(&self.cif, start, end, self.next_page, self.filter)
-            .await
-        {
-            Err(e) if !self.start_corrected && e.field() == Some("startTime") && self.next_page == 1 => {
-                // "startTime = ... nu poate fi mai vechi de 60 de zile": ANAF counts differently
-                // or its clock is ahead; start a day later, once.
-                self.start_corrected = true;
-                self.start += chrono::Duration::days(1);
-                tracing::debug!("ANAF refused the start of the window; moved a day later");
-                return Box::pin(self.next_page()).await;
+        let mut page = loop {
+            let efactura = self.client.efactura();
+            match efactura
+                .list_messages_page(&self.cif, self.start, end, self.next_page, self.filter)
+                .await
+            {
+                Err(e)
+                    if self.next_page == 1
+                        && self.start_corrections < MAX_START_CORRECTIONS
+                        && e.anaf_message().is_some_and(is_too_old_start) =>
+                {
+                    // "startTime = ... nu poate fi mai vechi de 60 de zile fata de momentul
+                    // requestului": ANAF's clock is ahead, or it counts the 60 days otherwise.
+                    self.start_corrections += 1;
+                    self.start = match e.anaf_message().and_then(anaf_request_time) {
+                        Some(anaf_now) => self.start.max(oldest_start(anaf_now)),
+                        None => self.start + START_STEP,
+                    }
+                    .max(self.start + chrono::Duration::seconds(1));
+                    tracing::debug!(start = %self.start, "ANAF refused the start of the window as too old; moved it later");
+                    if end <= self.start {
+                        self.total_pages = Some(0);
+                        return Ok(None);
+                    }
+                }
+                Err(e) if !self.skew_corrected && e.field() == Some("endTime") => {
+                    // "... nu poate in viitor fata de momentul requestului = dd-MM-yyyy
+                    // HH:mm:ss": ANAF's clock is behind ours. Move the end behind ANAF's time.
+                    let Some(anaf_now) = e.anaf_message().and_then(anaf_request_time) else {
+                        return Err(e);
+                    };
+                    self.skew_corrected = true;
+                    self.end = Some(anaf_now - CLOCK_MARGIN);
+                    tracing::debug!(
+                        skew_ms = (now - anaf_now).num_milliseconds(),
+                        "ANAF's clock is behind; end moved"
+                    );
+                    return Box::pin(self.next_page()).await;
+                }
+                other => break other?,
             }
-            Err(e) if !self.skew_corrected && e.field() == Some("endTime") => {
-                // "... nu poate in viitor fata de momentul requestului = dd-MM-yyyy HH:mm:ss":
-                // ANAF's clock is behind ours. Move the end behind ANAF's time, once.
-                let Some(anaf_now) = e.anaf_message().and_then(anaf_request_time) else {
-                    return Err(e);
-                };
-                self.skew_corrected = true;
-                self.end = Some(anaf_now - CLOCK_MARGIN);
-                tracing::debug!(
-                    skew_ms = (now - anaf_now).num_milliseconds(),
-                    "ANAF's clock is behind; end moved"
-                );
-                return Box::pin(self.next_page()).await;
-            }
-            other => other?,
         };
         self.total_pages = Some(page.total_pages);
         self.next_page += 1;
-        if page.messages.is_empty() {
+        if page.total_pages == 0 && page.messages.is_empty() {
+            // "Nu exista mesaje in intervalul selectat".
             return Ok(None);
         }
+        // A message indexed late moves the ones after it a place further: it shows up again
+        // at the top of the next page.
+        page.messages.retain(|m| self.seen.insert(m.id));
         Ok(Some(page))
     }
 
@@ -617,6 +701,11 @@ impl MessageStream {
         }
         Ok(all)
     }
+}
+
+/// ANAF's refusal of a start older than its 60 days (not any other `startTime` error).
+fn is_too_old_start(text: &str) -> bool {
+    text.contains("startTime") && text.contains("mai vechi de 60 de zile")
 }
 
 /// The oldest start ANAF accepts, with slack: 60 calendar days back in Romanian time (a
@@ -661,5 +750,15 @@ mod tests {
             anaf_request_time("endTime = 30-07-2026 15:15:28 nu poate in viitor fata de momentul requestului")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn only_the_too_old_refusal_moves_the_start() {
+        assert!(is_too_old_start(
+            "startTime = 09-07-2022 10:41:11 nu poate fi mai vechi de 60 de zile fata de momentul requestului"
+        ));
+        assert!(!is_too_old_start(
+            "startTime = aaa nu este un numar sau nu are o valoare acceptata de sistem"
+        ));
     }
 }

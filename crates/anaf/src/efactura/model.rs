@@ -1,11 +1,41 @@
 //! The values e-Factura operations take and return.
+//!
+//! Every result serialises to JSON with stable snake_case names (what the bindings hand over):
+//! times are RFC 3339 with the Romanian offset (`2026-07-15T10:30:00+03:00`), ids are numbers
+//! (ANAF's are 10 digits, exact in a JavaScript number), bytes (a PDF) are base64, enums are
+//! their `code()`. Every code-like enum parses back from its code with `FromStr`.
+
+use std::str::FromStr;
 
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use chrono_tz::Europe::Bucharest;
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
-/// The `standard` of an upload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+use crate::error::{Error, unknown_code};
+
+/// `FromStr` for a code-like enum: its `code()`, or any of the wire spellings it lists.
+macro_rules! parse_codes {
+    ($ty:ident, $what:literal, [$($variant:expr),+ $(,)?], |$v:ident| $wire:expr) => {
+        impl FromStr for $ty {
+            type Err = Error;
+
+            fn from_str(text: &str) -> Result<$ty, Error> {
+                [$($variant),+]
+                    .into_iter()
+                    .find(|$v| $v.code() == text || $wire == text)
+                    .ok_or_else(|| unknown_code($what, text))
+            }
+        }
+    };
+}
+
+/// The `standard` of an upload. Serialised as its code (`ubl`, `credit_note`, `cii`,
+/// `rasp`); parses from the code or ANAF's value (`UBL`, `CN`, `CII`, `RASP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Standard {
     /// UBL 2.1 Invoice (CIUS-RO).
     #[default]
@@ -19,6 +49,7 @@ pub enum Standard {
 }
 
 impl Standard {
+    /// ANAF's value of the `standard` parameter.
     pub fn wire(self) -> &'static str {
         match self {
             Standard::Ubl => "UBL",
@@ -27,10 +58,28 @@ impl Standard {
             Standard::Rasp => "RASP",
         }
     }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Standard::Ubl => "ubl",
+            Standard::CreditNote => "credit_note",
+            Standard::Cii => "cii",
+            Standard::Rasp => "rasp",
+        }
+    }
 }
 
-/// Upload parameters besides the CIF.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+parse_codes!(
+    Standard,
+    "upload standard",
+    [Standard::Ubl, Standard::CreditNote, Standard::Cii, Standard::Rasp],
+    |s| s.wire()
+);
+
+/// Upload parameters besides the CIF: `UploadOptions::default()` (a UBL invoice) and the
+/// setters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct UploadOptions {
     pub standard: Standard,
     /// `extern=DA`: the buyer is outside Romania.
@@ -43,8 +92,40 @@ pub struct UploadOptions {
     pub b2c: bool,
 }
 
+impl UploadOptions {
+    pub fn new() -> UploadOptions {
+        UploadOptions::default()
+    }
+
+    pub fn standard(mut self, standard: Standard) -> Self {
+        self.standard = standard;
+        self
+    }
+
+    pub fn external(mut self, external: bool) -> Self {
+        self.external = external;
+        self
+    }
+
+    pub fn self_billed(mut self, self_billed: bool) -> Self {
+        self.self_billed = self_billed;
+        self
+    }
+
+    pub fn enforcement(mut self, enforcement: bool) -> Self {
+        self.enforcement = enforcement;
+        self
+    }
+
+    pub fn b2c(mut self, b2c: bool) -> Self {
+        self.b2c = b2c;
+        self
+    }
+}
+
 /// ANAF's receipt for an accepted upload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UploadReceipt {
     /// `index_incarcare`: what `status` takes.
     pub upload_id: u64,
@@ -52,8 +133,10 @@ pub struct UploadReceipt {
     pub response_time: String,
 }
 
-/// `stareMesaj`: where an upload stands.
+/// `stareMesaj`: where an upload stands. Serialised as
+/// `{"state": "ok", "download_id": 3001293434}` (`download_id` null unless `ok`/`nok`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum UploadState {
     /// `in prelucrare`: still processing; ask again later.
     InProgress,
@@ -88,8 +171,18 @@ impl UploadState {
     }
 }
 
+impl Serialize for UploadState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("UploadState", 2)?;
+        s.serialize_field("state", self.code())?;
+        s.serialize_field("download_id", &self.download_id())?;
+        s.end()
+    }
+}
+
 /// What `upload_and_wait` ended with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Submission {
     pub receipt: UploadReceipt,
     /// The last state seen: final, or [`UploadState::InProgress`] when the wait or the poll
@@ -99,8 +192,11 @@ pub struct Submission {
     pub polls: u32,
 }
 
-/// Which messages a list returns (`filtru`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which messages a list returns (`filtru`). Parses from its code (`errors`, `sent`,
+/// `received`, `buyer_messages`) or ANAF's letter (`E`, `T`, `P`, `R`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MessageFilter {
     /// `E`: ERORI FACTURA.
     Errors,
@@ -121,10 +217,33 @@ impl MessageFilter {
             MessageFilter::BuyerMessages => "R",
         }
     }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            MessageFilter::Errors => "errors",
+            MessageFilter::Sent => "sent",
+            MessageFilter::Received => "received",
+            MessageFilter::BuyerMessages => "buyer_messages",
+        }
+    }
 }
 
-/// A message's `tip`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+parse_codes!(
+    MessageFilter,
+    "message filter",
+    [
+        MessageFilter::Errors,
+        MessageFilter::Sent,
+        MessageFilter::Received,
+        MessageFilter::BuyerMessages
+    ],
+    |f| f.wire()
+);
+
+/// A message's `tip`. Serialised as its code; parses from the code or ANAF's `tip`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MessageKind {
     /// `FACTURA TRIMISA`.
     Sent,
@@ -160,8 +279,30 @@ impl MessageKind {
     }
 }
 
+impl FromStr for MessageKind {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<MessageKind, Error> {
+        let all = [
+            MessageKind::Sent,
+            MessageKind::Received,
+            MessageKind::Errors,
+            MessageKind::BuyerMessage,
+            MessageKind::Other,
+        ];
+        if let Some(kind) = all.into_iter().find(|k| k.code() == text) {
+            return Ok(kind);
+        }
+        match MessageKind::from_wire(text) {
+            MessageKind::Other => Err(unknown_code("message kind", text)),
+            kind => Ok(kind),
+        }
+    }
+}
+
 /// One entry of a message list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Message {
     /// `id`: the download id.
     pub id: u64,
@@ -195,7 +336,8 @@ pub(crate) fn bucharest_time(stamp: &str) -> Option<DateTime<FixedOffset>> {
 }
 
 /// One page of the paginated list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     /// 1-based.
@@ -206,15 +348,19 @@ pub struct MessagePage {
 }
 
 /// `validare`'s verdict (for `nok`, ANAF's messages).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ValidationReport {
     pub valid: bool,
     pub messages: Vec<String>,
     pub trace_id: Option<String>,
 }
 
-/// Which validation schema: `FACT1` (invoice) or `FCN` (credit note).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+/// Which validation schema: `FACT1` (invoice) or `FCN` (credit note). Parses from its code
+/// (`invoice`, `credit_note`) or ANAF's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DocumentType {
     #[default]
     Invoice,
@@ -228,17 +374,61 @@ impl DocumentType {
             DocumentType::CreditNote => "FCN",
         }
     }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            DocumentType::Invoice => "invoice",
+            DocumentType::CreditNote => "credit_note",
+        }
+    }
 }
 
-/// `transformare`'s answer: the PDF, or why ANAF would not render it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+parse_codes!(
+    DocumentType,
+    "document type",
+    [DocumentType::Invoice, DocumentType::CreditNote],
+    |d| d.wire()
+);
+
+/// `transformare`'s answer: the PDF, or why ANAF would not render it. Serialised as
+/// `{"outcome": "pdf", "pdf": "<base64>"}` or `{"outcome": "invalid", "report": {...}}`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PdfOutcome {
     Pdf(Bytes),
     Invalid(ValidationReport),
 }
 
+impl std::fmt::Debug for PdfOutcome {
+    // The size, not the document: a Debug of a result must stay readable in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PdfOutcome::Pdf(pdf) => write!(f, "Pdf({} bytes)", pdf.len()),
+            PdfOutcome::Invalid(report) => f.debug_tuple("Invalid").field(report).finish(),
+        }
+    }
+}
+
+impl Serialize for PdfOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("PdfOutcome", 2)?;
+        match self {
+            PdfOutcome::Pdf(pdf) => {
+                s.serialize_field("outcome", "pdf")?;
+                s.serialize_field("pdf", &crate::base64_text(pdf))?;
+            }
+            PdfOutcome::Invalid(report) => {
+                s.serialize_field("outcome", "invalid")?;
+                s.serialize_field("report", report)?;
+            }
+        }
+        s.end()
+    }
+}
+
 /// The signature service's verdict, with ANAF's message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SignatureVerdict {
     pub valid: bool,
     pub message: String,
@@ -255,5 +445,50 @@ mod tests {
         let summer = bucharest_time("20260715103000").unwrap();
         assert_eq!(summer.offset().local_minus_utc(), 3 * 3600);
         assert!(bucharest_time("2026").is_none());
+    }
+
+    #[test]
+    fn code_like_enums_parse_from_their_codes_and_anafs_values() {
+        for standard in [Standard::Ubl, Standard::CreditNote, Standard::Cii, Standard::Rasp] {
+            assert_eq!(standard.code().parse::<Standard>().unwrap(), standard);
+            assert_eq!(standard.wire().parse::<Standard>().unwrap(), standard);
+        }
+        assert_eq!("P".parse::<MessageFilter>().unwrap(), MessageFilter::Received);
+        assert_eq!(
+            "buyer_messages".parse::<MessageFilter>().unwrap(),
+            MessageFilter::BuyerMessages
+        );
+        assert_eq!("FACTURA PRIMITA".parse::<MessageKind>().unwrap(), MessageKind::Received);
+        assert_eq!("FCN".parse::<DocumentType>().unwrap(), DocumentType::CreditNote);
+        assert_eq!("xml".parse::<Standard>().unwrap_err().field(), Some("code"));
+    }
+
+    #[test]
+    fn results_serialise_with_stable_names() {
+        let state = serde_json::to_string(&UploadState::Nok {
+            download_id: 3001293434,
+        })
+        .unwrap();
+        assert_eq!(state, r#"{"state":"nok","download_id":3001293434}"#);
+        let pdf = PdfOutcome::Pdf(Bytes::from_static(b"%PDF-1.7 body"));
+        assert_eq!(format!("{pdf:?}"), "Pdf(13 bytes)");
+        assert_eq!(
+            serde_json::to_string(&pdf).unwrap(),
+            r#"{"outcome":"pdf","pdf":"JVBERi0xLjcgYm9keQ=="}"#
+        );
+        let message = Message {
+            id: 3001293434,
+            upload_id: 5001130147,
+            cif: "8000000000".into(),
+            kind: MessageKind::Sent,
+            created_at: bucharest_time("202211011415"),
+            details: "d".into(),
+            raw_kind: "FACTURA TRIMISA".into(),
+            raw_created_at: "202211011415".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&message).unwrap(),
+            r#"{"id":3001293434,"upload_id":5001130147,"cif":"8000000000","kind":"sent","created_at":"2022-11-01T14:15:00+02:00","details":"d","raw_kind":"FACTURA TRIMISA","raw_created_at":"202211011415"}"#
+        );
     }
 }

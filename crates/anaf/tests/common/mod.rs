@@ -31,10 +31,7 @@ pub fn builder(sandbox: &Sandbox) -> ClientBuilder {
         .base_url(sandbox.base_url())
         .unwrap()
         .application(application(sandbox))
-        .retry_policy(RetryPolicy {
-            initial_delay: std::time::Duration::from_millis(10),
-            ..RetryPolicy::default()
-        })
+        .retry_policy(RetryPolicy::default().initial_delay(std::time::Duration::from_millis(10)))
 }
 
 /// A code for the default identity, as if the user had approved in the browser.
@@ -92,7 +89,14 @@ pub fn invoice(number: &str, seller: &str, buyer: &str) -> String {
 }
 
 /// Makes the stored tokens look expired to the client (they stay valid at the sandbox).
-pub fn age_tokens(client: &Client) {
+pub async fn age_tokens(client: &Client) {
+    let mut tokens = client.oauth().tokens().await.unwrap().expect("logged in");
+    tokens.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    client.oauth().set_tokens(tokens).await.unwrap();
+}
+
+/// [`age_tokens`] for blocking tests.
+pub fn age_tokens_blocking(client: &anaf::blocking::Client) {
     let mut tokens = client.oauth().tokens().unwrap().expect("logged in");
     tokens.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
     client.oauth().set_tokens(tokens).unwrap();
