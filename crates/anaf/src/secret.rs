@@ -71,4 +71,22 @@ mod tests {
         assert_eq!(format!("{s:?} {s} {s:#?}"), "<redacted> <redacted> <redacted>");
         assert_eq!(s.expose(), "hunter2");
     }
+
+    /// Compiles only while `T` does not implement `Serialize`: with an implementation, the
+    /// call below matches two impls and is ambiguous.
+    fn assert_not_serialize<T: ?Sized, Marker>()
+    where
+        T: NotSerialize<Marker>,
+    {
+    }
+    trait NotSerialize<Marker> {}
+    impl<T: ?Sized> NotSerialize<()> for T {}
+    struct IfSerialize;
+    impl<T: ?Sized + serde::Serialize> NotSerialize<IfSerialize> for T {}
+
+    #[test]
+    fn secrets_and_token_sets_cannot_be_serialised_by_accident() {
+        assert_not_serialize::<Secret, _>();
+        assert_not_serialize::<crate::TokenSet, _>();
+    }
 }

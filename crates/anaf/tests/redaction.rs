@@ -38,9 +38,18 @@ async fn a_full_run_leaks_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let rotated: Arc<Mutex<Vec<TokenSet>>> = Arc::default();
     let seen = rotated.clone();
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let heard = events.clone();
     let builder = builder(&sandbox)
         .token_store(FileTokenStore::new(dir.path().join("t.json")))
-        .on_tokens_changed(move |t| seen.lock().unwrap().push(t.clone()));
+        .on_tokens_changed(move |t| seen.lock().unwrap().push(t.clone()))
+        // What a binding hands to its host: the event's Debug and its JSON.
+        .on_token_event(move |event| {
+            heard
+                .lock()
+                .unwrap()
+                .push(format!("{event:?} {}", serde_json::to_string(event).unwrap()))
+        });
     let mut debug = vec![format!("{builder:?}")];
     let client = builder.build().unwrap();
     let code = code(&sandbox);
@@ -86,7 +95,8 @@ async fn a_full_run_leaks_no_secret() {
         })
         .unwrap();
     let error = client.efactura().list_messages(CIF, 1, None).await.unwrap_err();
-    debug.push(format!("{error:?} {error}"));
+    debug.push(format!("{error:?} {error} {}", error.to_json()));
+    debug.push(serde_json::to_string(&client.oauth().token_status().await.unwrap()).unwrap());
     sandbox.advance_clock(std::time::Duration::from_secs(91 * 86_400));
     debug.push(format!(
         "{:?}",
@@ -103,6 +113,8 @@ async fn a_full_run_leaks_no_secret() {
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("anaf.call"), "the run was traced");
     assert!(logs.contains("efactura.upload"));
+    debug.extend(events.lock().unwrap().iter().cloned());
+    assert!(debug.len() > 12, "events were heard");
     let debug = debug.join("\n");
     for secret in &secrets {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
