@@ -20,7 +20,14 @@ use crate::error::{Error, ErrorKind};
 use crate::oauth::{OAuth, code_from_redirect};
 use crate::tokens::TokenSet;
 
-type UrlHook = Box<dyn Fn(&str) + Send + Sync>;
+type UrlHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Calls a host's hook on the blocking pool (a host may block in it, e.g. to reach its UI
+/// thread), never on an async worker.
+async fn call_hook(hook: &UrlHook, text: String) {
+    let hook = hook.clone();
+    let _ = tokio::task::spawn_blocking(move || hook(&text)).await;
+}
 type PasteSource = Box<dyn FnOnce() -> Option<String> + Send>;
 
 /// How [`OAuth::login_interactive`] reaches the user: `LoginOptions::default()` and the
@@ -60,12 +67,12 @@ impl LoginOptions {
     }
 
     pub fn on_url(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.on_url = Some(Box::new(hook));
+        self.on_url = Some(Arc::new(hook));
         self
     }
 
     pub fn on_certificate(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.on_certificate = Some(Box::new(hook));
+        self.on_certificate = Some(Arc::new(hook));
         self
     }
 
@@ -237,7 +244,7 @@ impl OAuth {
         if let Some(callback) = &callback {
             let (acceptor, pem) = tls_acceptor()?;
             if let Some(hook) = &options.on_certificate {
-                hook(&pem);
+                call_hook(hook, pem).await;
             }
             let base = app.redirect_uri.split(['?', '#']).next().unwrap_or_default().to_owned();
             for host in &callback.hosts {
@@ -275,7 +282,7 @@ impl OAuth {
         drop(found_tx);
 
         if let Some(hook) = &options.on_url {
-            hook(&request.url);
+            call_hook(hook, request.url.clone()).await;
         }
         if options.open_browser
             && let Err(e) = open::that_detached(&request.url)

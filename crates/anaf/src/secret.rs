@@ -74,11 +74,7 @@ mod tests {
 
     /// Compiles only while `T` does not implement `Serialize`: with an implementation, the
     /// call below matches two impls and is ambiguous.
-    fn assert_not_serialize<T: ?Sized, Marker>()
-    where
-        T: NotSerialize<Marker>,
-    {
-    }
+    fn assert_not_serialize<T: ?Sized + NotSerialize<Marker>, Marker>() {}
     trait NotSerialize<Marker> {}
     impl<T: ?Sized> NotSerialize<()> for T {}
     struct IfSerialize;

@@ -10,7 +10,11 @@ use common::*;
 fn unknown_cifs(count: usize) -> Vec<String> {
     (1_000_000u64..)
         .map(|body| body.to_string())
-        .filter_map(|body| (0..10).map(|d| format!("{body}{d}")).find(|c| anaf::Cif::parse(c).is_ok()))
+        .filter_map(|body| {
+            (0..10)
+                .map(|d| format!("{body}{d}"))
+                .find(|c| anaf::Cif::parse(c).is_ok())
+        })
         .take(count)
         .collect()
 }
@@ -26,7 +30,11 @@ async fn taxpayers_are_looked_up_in_batches_of_100() {
     let lookup = client.public().lookup_taxpayers(&cifs, None).await.unwrap();
     assert_eq!(lookup.found.len(), 3);
     assert_eq!(lookup.not_found.len(), 247);
-    assert_eq!(requests_to(&sandbox, "public.vat_registry"), 3, "250 CIFs in 3 requests");
+    assert_eq!(
+        requests_to(&sandbox, "public.vat_registry"),
+        3,
+        "250 CIFs in 3 requests"
+    );
     assert!(
         sandbox
             .requests()
