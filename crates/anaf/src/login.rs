@@ -92,7 +92,7 @@ impl LoginOptions {
 /// local process opening thousands must not exhaust the program).
 const MAX_CONNECTIONS: usize = 16;
 /// A connection must finish its TLS handshake and send its request headers within this.
-const HANDSHAKE_AND_HEADERS: Duration = Duration::from_secs(10);
+const HANDSHAKE_AND_HEADERS: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for LoginOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

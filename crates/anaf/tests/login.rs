@@ -224,3 +224,31 @@ async fn a_login_without_a_time_limit_still_ends_when_the_user_gives_up() {
         ErrorKind::Cancelled
     );
 }
+
+/// A local process that connects to the listener and sends nothing is dropped, instead of
+/// holding one of its few connection slots for the whole login.
+#[tokio::test]
+async fn a_silent_connection_to_the_listener_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let sandbox = sandbox();
+    let port = free_port();
+    let client = builder(&sandbox)
+        .application(desktop_app(&sandbox, port))
+        .build()
+        .unwrap();
+    let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = LoginOptions::default()
+        .open_browser(false)
+        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
+        .timeout(Duration::from_secs(60));
+    let login = tokio::spawn(async move { client.oauth().login_interactive(options).await });
+    url_rx.recv().await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut buffer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the listener closed the silent connection"
+    );
+    login.abort();
+}

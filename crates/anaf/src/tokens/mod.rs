@@ -205,6 +205,34 @@ pub enum TokenChange {
     Adopted,
 }
 
+impl TokenChange {
+    /// `login`, `refresh`, `set` or `adopted`.
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenChange::Login => "login",
+            TokenChange::Refresh => "refresh",
+            TokenChange::Set => "set",
+            TokenChange::Adopted => "adopted",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenChange {
+    type Err = Error;
+
+    fn from_str(code: &str) -> Result<TokenChange, Error> {
+        [
+            TokenChange::Login,
+            TokenChange::Refresh,
+            TokenChange::Set,
+            TokenChange::Adopted,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+        .ok_or_else(|| crate::error::unknown_code("token change", code))
+    }
+}
+
 /// What happened to the tokens, told to the hooks registered with
 /// `ClientBuilder::on_token_event`. Hooks run on a thread of the runtime's blocking pool
 /// (never on an async worker, never with a client lock held), one event at a time, in order.
@@ -384,5 +412,6 @@ mod tests {
         .unwrap();
         assert!(event.starts_with(r#"{"event":"changed","change":"refresh","saved":true,"tokens":{"expires_at":"#));
         assert!(!event.contains("secret"), "{event}");
+        assert_eq!("adopted".parse::<TokenChange>().unwrap(), TokenChange::Adopted);
     }
 }
