@@ -28,6 +28,15 @@ struct Args {
     /// Turn ANAF's daily limits off (for load tests of your own software).
     #[arg(long)]
     no_daily_limits: bool,
+    /// Turn off the public registries' pace of one request per second (for load tests).
+    #[arg(long)]
+    no_registry_pacing: bool,
+    /// Most bytes of uploaded documents kept in memory; the oldest are dropped past it.
+    #[arg(long, default_value_t = anaf_sandbox::DEFAULT_MAX_STORED_BYTES)]
+    max_stored_bytes: u64,
+    /// Seconds a connection may take to send its request headers (and stay idle).
+    #[arg(long, default_value_t = 30.0)]
+    header_read_timeout: f64,
     /// Fixed client ID for the default application (random when absent).
     #[arg(long)]
     client_id: Option<String>,
@@ -57,6 +66,9 @@ fn main() {
         default_client_id: args.client_id,
         default_client_secret: args.client_secret,
         default_redirect_uris: args.redirect_uris,
+        public_registry_pacing: !args.no_registry_pacing,
+        max_stored_bytes: args.max_stored_bytes,
+        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout.clamp(0.001, 86_400.0)),
         ..SandboxOptions::default()
     };
     let sandbox = match Sandbox::start(options) {

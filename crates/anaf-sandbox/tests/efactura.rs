@@ -536,7 +536,7 @@ async fn credit_notes_cii_b2c_self_billing_and_enforcement_are_accepted() {
         )
     );
 
-    h.sandbox.add_enforcement_cif(CIF);
+    h.sandbox.add_enforcement_cif(CIF).unwrap();
     let enforced = h
         .post_text(
             &token,
@@ -1172,4 +1172,46 @@ async fn environments_hold_separate_data_and_unknown_ones_are_404() {
         nowhere.json::<Value>().await.unwrap()["path"],
         "/test/FCTEL/rest/nothing"
     );
+}
+
+#[tokio::test]
+async fn stored_documents_past_the_memory_cap_are_evicted_oldest_first() {
+    let one = invoice("CAP-1", CIF, PARTNER).len() as u64;
+    // Room for two invoices of this size, not three.
+    let h = start_with(SandboxOptions::instant().max_stored_bytes(2 * one + one / 2));
+    let token = h.token().await;
+    let mut indexes = Vec::new();
+    for n in 1..=3 {
+        indexes.push(h.upload(&token, CIF, invoice(&format!("CAP-{n}"), CIF, PARTNER)).await);
+    }
+    let uploads = h.sandbox.uploads(Some(CIF));
+    let evicted: Vec<bool> = uploads.iter().map(|u| u.evicted).collect();
+    assert_eq!(evicted, vec![true, false, false], "the oldest body went");
+    assert_eq!(uploads[0].size as u64, one, "its record is kept");
+    // Its state and messages stay; its download answers ANAF's "no invoice" text.
+    let status = h.status(&token, indexes[0]).await;
+    assert_eq!(attr(&status, "stare").as_deref(), Some("ok"));
+    let id = attr(&status, "id_descarcare").unwrap();
+    let gone: Value = download(&h, &token, &id).await.json().await.unwrap();
+    assert_eq!(
+        gone,
+        serde_json::json!({"eroare": format!("Pentru id={id} nu exista inregistrata nici o factura"), "titlu": "Descarcare mesaj"})
+    );
+    let list = h
+        .get_json(&token, &format!("/test/FCTEL/rest/listaMesajeFactura?zile=1&cif={CIF}"))
+        .await;
+    assert_eq!(list["mesaje"].as_array().unwrap().len(), 3);
+    let newest = attr(&h.status(&token, indexes[2]).await, "id_descarcare").unwrap();
+    let response = download(&h, &token, &newest).await;
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let over_http: Value = h
+        .http
+        .get(h.url(&format!("/_sandbox/uploads?cif={CIF}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http[0]["evicted"], true);
 }

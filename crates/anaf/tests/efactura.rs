@@ -164,7 +164,7 @@ async fn every_standard_and_flag_reaches_anaf() {
         )
         .await
         .unwrap();
-    sandbox.add_enforcement_cif(CIF);
+    sandbox.add_enforcement_cif(CIF).unwrap();
     let enforced = efactura
         .upload(
             invoice("EX-1", CIF, PARTNER),
