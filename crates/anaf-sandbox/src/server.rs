@@ -6,8 +6,9 @@
 //! - read the rest of a request body the handler refused without reading, before answering,
 //!   so a client that sends its whole body before reading (Node's `fetch`) gets the answer
 //!   instead of a broken pipe;
-//! - run each request to completion even when its client goes away (ANAF goes on processing
-//!   an upload after the client gave up): the router runs in a task of its own;
+//! - run each request that may change something to completion even when its client goes away
+//!   (ANAF goes on processing an upload after the client gave up): the router runs in a task
+//!   of its own for every method but GET and HEAD;
 //! - close connections that send no request (`header_read_timeout`).
 
 use std::convert::Infallible;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderValue, Method, Response, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
@@ -162,13 +163,14 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, options: Connec
     }
 }
 
-/// One request: routed in its own task (so it completes even if the client leaves), then the
-/// unread rest of its body is drained before the answer goes out.
+/// One request: routed (in its own task unless it only reads, so it completes even if the
+/// client leaves), then the unread rest of its body is drained before the answer goes out.
 async fn handle(router: Router, request: hyper::Request<Incoming>, kill: &Notify) -> Response<Body> {
     let expects_continue = request
         .headers()
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let detached = !matches!(*request.method(), Method::GET | Method::HEAD);
     let (back, mut leftover) = oneshot::channel();
     let request = request.map(|body| {
         Body::new(Tracked {
@@ -178,14 +180,21 @@ async fn handle(router: Router, request: hyper::Request<Incoming>, kill: &Notify
             back: Some(back),
         })
     });
-    let task = tokio::spawn(async move { router.oneshot(request).await.unwrap_or_else(|e| match e {}) });
-    let mut response = match task.await {
-        Ok(response) => response,
-        Err(_) => {
-            let mut response = Response::new(Body::from("Internal Server Error"));
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            response
+    let route = async move { router.oneshot(request).await.unwrap_or_else(|e| match e {}) };
+    // A request that may change something (an upload, a token, an admin call) runs in a task
+    // of its own, which goes on if the client leaves. A GET only reads, so it runs here and
+    // stops with its connection (cheaper: no task, no cross-thread wake-up).
+    let mut response = if detached {
+        match tokio::spawn(route).await {
+            Ok(response) => response,
+            Err(_) => {
+                let mut response = Response::new(Body::from("Internal Server Error"));
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }
         }
+    } else {
+        route.await
     };
     if response.extensions().get::<KillConnection>().is_some() {
         kill.notify_one();
