@@ -1,6 +1,7 @@
 //! `anaf-sandbox`: a faithful offline emulator of ANAF's OAuth identity provider
 //! (logincert.anaf.ro) and APIs (api.anaf.ro: RO e-Factura, RO e-Transport, TestOauth;
-//! webservicesp.anaf.ro: validation, XML-to-PDF, signature check, VAT registry).
+//! webservicesp.anaf.ro: validation, XML-to-PDF, signature check, the VAT registry and the RO
+//! e-Factura register).
 //!
 //! One loopback server answers every path of every host, so a client only swaps its base URL.
 //! Start it in-process with [`Sandbox::start`] (an ephemeral port; dropping the handle stops
@@ -106,6 +107,7 @@ pub struct SandboxOptions {
     pub max_stored_bytes: u64,
     /// How long a connection may take to send a request's headers, and how long an idle
     /// keep-alive connection is kept. A connection that sends nothing is closed after it.
+    /// `Duration::ZERO` turns the timeout off.
     pub header_read_timeout: Duration,
     /// How far a token's `iat`/`nbf` may be ahead of the sandbox clock and still be accepted
     /// (clock skew; moving the clock back further makes tokens issued "later" invalid).

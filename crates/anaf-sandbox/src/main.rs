@@ -68,7 +68,8 @@ fn main() {
         default_redirect_uris: args.redirect_uris,
         public_registry_pacing: !args.no_registry_pacing,
         max_stored_bytes: args.max_stored_bytes,
-        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout.clamp(0.001, 86_400.0)),
+        header_read_timeout: Duration::try_from_secs_f64(args.header_read_timeout.clamp(0.001, 86_400.0))
+            .unwrap_or(Duration::from_secs(30)),
         ..SandboxOptions::default()
     };
     let sandbox = match Sandbox::start(options) {

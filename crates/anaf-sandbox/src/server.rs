@@ -151,7 +151,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, options: Connec
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(options.header_read_timeout)
+                .header_read_timeout((!options.header_read_timeout.is_zero()).then_some(options.header_read_timeout))
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = connection => {}
