@@ -18,8 +18,8 @@ use serde_json::json;
 use crate::endpoint::Endpoint;
 use crate::keys::random_hex;
 use crate::model::{
-    AppSpec, Application, Env, FaultSpec, HistoryAction, HistoryEntry, Identity, IdentitySpec, RequestLogEntry,
-    SandboxInfo, UploadRecord,
+    AppSpec, Application, CompanySpec, Env, Fault, FaultSpec, HistoryAction, HistoryEntry, Identity, IdentitySpec,
+    RequestLogEntry, SandboxInfo, UploadRecord,
 };
 use crate::state::Shared;
 use crate::{SandboxError, codes, oauth};
@@ -71,21 +71,151 @@ fn test_env() -> Env {
     Env::Test
 }
 
+/// Bounds on what the admin API accepts, so a test cannot make the sandbox hold or echo
+/// absurd values.
+pub(crate) mod bounds {
+    /// Names of applications, identities and companies, in characters.
+    pub const NAME: usize = 200;
+    /// Certificate serials (real ones are at most 40 hex digits).
+    pub const SERIAL: usize = 64;
+    /// CIFs: 2 to 10 digits; 13 for a CNP (an individual).
+    pub const CIF_DIGITS: std::ops::RangeInclusive<usize> = 2..=13;
+    /// CIFs one identity may represent.
+    pub const CIFS: usize = 1000;
+    /// Callback URLs per application, and the length of each (and of other URLs and texts
+    /// that end up in a header).
+    pub const URIS: usize = 20;
+    pub const URI: usize = 2000;
+    /// The `state` of a non-interactive authorization.
+    pub const STATE: usize = 2000;
+    /// Bodies of `status` and `reply` faults.
+    pub const FAULT_BODY: usize = 1024 * 1024;
+    /// A `latency` fault: at most ten minutes.
+    pub const LATENCY_MS: u64 = 600_000;
+    /// Faults pending at once, applications, identities, companies.
+    pub const FAULTS: usize = 1000;
+    pub const ENTRIES: usize = 10_000;
+}
+
+fn invalid(message: String) -> SandboxError {
+    SandboxError::InvalidInput(message)
+}
+
+/// A name: not blank, at most [`bounds::NAME`] characters, no control characters.
+fn check_name(what: &str, name: &str) -> Result<(), SandboxError> {
+    if name.trim().is_empty() {
+        return Err(invalid(format!("{what} is required")));
+    }
+    if name.chars().count() > bounds::NAME {
+        return Err(invalid(format!("{what} is longer than {} characters", bounds::NAME)));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid(format!("{what} contains control characters")));
+    }
+    Ok(())
+}
+
+/// A CIF as ANAF's parameters take it: digits only (no `RO`), 2 to 13 of them.
+fn check_cif_digits(cif: &str) -> Result<(), SandboxError> {
+    if !cif.bytes().all(|b| b.is_ascii_digit()) || !bounds::CIF_DIGITS.contains(&cif.len()) {
+        let shown: String = cif.chars().take(20).collect();
+        let more = if cif.chars().count() > 20 { "..." } else { "" };
+        return Err(invalid(format!(
+            "CIF {shown:?}{more} must be 2 to 13 digits (no RO prefix)"
+        )));
+    }
+    Ok(())
+}
+
+/// A CIF of a company: digits with a valid control digit.
+fn check_company_cif(cif: &str) -> Result<(), SandboxError> {
+    check_cif_digits(cif)?;
+    if !codes::cif_is_valid(cif) {
+        return Err(invalid(format!("{cif} is not a valid CIF (control digit)")));
+    }
+    Ok(())
+}
+
+fn check_serial(serial: &str) -> Result<(), SandboxError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_');
+    if serial.len() > bounds::SERIAL || !serial.chars().all(allowed) {
+        let shown: String = serial.chars().take(20).collect();
+        return Err(invalid(format!(
+            "certificate serial {shown:?}... must be at most {} letters, digits, ':', '-' or '_'",
+            bounds::SERIAL
+        )));
+    }
+    Ok(())
+}
+
+/// Text that goes into an HTTP header: at most [`bounds::URI`] characters, no line breaks.
+fn check_header_text(what: &str, value: &str) -> Result<(), SandboxError> {
+    if value.is_empty() || value.len() > bounds::URI || axum::http::HeaderValue::from_str(value).is_err() {
+        return Err(invalid(format!(
+            "{what} must be 1 to {} characters of header-safe text",
+            bounds::URI
+        )));
+    }
+    Ok(())
+}
+
+fn check_status(status: u16) -> Result<(), SandboxError> {
+    if !(100..=599).contains(&status) {
+        return Err(invalid(format!("HTTP status {status} is not in 100..=599")));
+    }
+    Ok(())
+}
+
+fn check_fault_body(body: &str) -> Result<(), SandboxError> {
+    if body.len() > bounds::FAULT_BODY {
+        return Err(invalid(format!("a fault body is at most {} bytes", bounds::FAULT_BODY)));
+    }
+    Ok(())
+}
+
+fn check_fault(fault: &Fault) -> Result<(), SandboxError> {
+    match fault {
+        Fault::Latency { ms } if *ms > bounds::LATENCY_MS => Err(invalid(format!(
+            "latency {ms} ms is more than {} ms",
+            bounds::LATENCY_MS
+        ))),
+        Fault::Status { status, body } => {
+            check_status(*status)?;
+            check_fault_body(body.as_deref().unwrap_or_default())
+        }
+        Fault::Reply {
+            status,
+            content_type,
+            body,
+        } => {
+            check_status(*status)?;
+            check_header_text("content_type", content_type)?;
+            check_fault_body(body)
+        }
+        Fault::Redirect { location } => check_header_text("location", location),
+        Fault::Latency { .. } | Fault::Reset | Fault::WafBlock | Fault::AcceptThenDrop | Fault::EndlessBody => Ok(()),
+    }
+}
+
 impl Shared {
     pub fn register_app(&self, spec: AppSpec) -> Result<Application, SandboxError> {
-        if spec.name.trim().is_empty() {
-            return Err(SandboxError::InvalidInput("Denumire aplicatie is required".into()));
-        }
+        check_name("Denumire aplicatie", &spec.name)?;
         if spec.redirect_uris.is_empty() {
             return Err(SandboxError::InvalidInput(
                 "at least one Callback URL is required".into(),
             ));
         }
-        if let Some(uri) = spec.redirect_uris.iter().find(|u| !u.starts_with("https://")) {
-            // The portal accepts HTTPS callbacks only.
-            return Err(SandboxError::InvalidInput(format!(
-                "callback URL {uri} is not https://"
-            )));
+        if spec.redirect_uris.len() > bounds::URIS {
+            return Err(invalid(format!("at most {} Callback URLs", bounds::URIS)));
+        }
+        for uri in &spec.redirect_uris {
+            check_header_text("a Callback URL", uri)?;
+            if !uri.starts_with("https://") || uri.contains(char::is_whitespace) {
+                // The portal accepts HTTPS callbacks only.
+                return Err(SandboxError::InvalidInput(format!(
+                    "callback URL {uri} is not https://"
+                )));
+            }
         }
         if spec.services.is_empty() {
             return Err(SandboxError::InvalidInput(
@@ -102,6 +232,9 @@ impl Shared {
             created_at: now,
         };
         let mut state = self.lock();
+        if state.apps.len() >= bounds::ENTRIES {
+            return Err(invalid(format!("at most {} applications", bounds::ENTRIES)));
+        }
         state.history.push(HistoryEntry {
             at: now,
             action: HistoryAction::Created,
@@ -132,19 +265,21 @@ impl Shared {
     }
 
     pub fn add_identity(&self, spec: IdentitySpec) -> Result<Identity, SandboxError> {
-        if let Some(bad) = spec
-            .cifs
-            .iter()
-            .find(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(SandboxError::InvalidInput(format!(
-                "CIF {bad:?} must be digits only (no RO prefix)"
-            )));
+        check_name("the identity's name", &spec.name)?;
+        if spec.cifs.len() > bounds::CIFS {
+            return Err(invalid(format!("an identity represents at most {} CIFs", bounds::CIFS)));
+        }
+        for cif in &spec.cifs {
+            check_cif_digits(cif)?;
         }
         let serial = spec
             .serial
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| random_hex(16).to_uppercase());
+        check_serial(&serial)?;
+        if self.lock().identities.len() >= bounds::ENTRIES {
+            return Err(invalid(format!("at most {} identities", bounds::ENTRIES)));
+        }
         let identity = Identity {
             serial: serial.clone(),
             name: spec.name,
@@ -155,17 +290,33 @@ impl Shared {
         Ok(identity)
     }
 
-    pub fn add_company(&self, cif: &str, name: &str) -> Result<(), SandboxError> {
-        if !codes::cif_is_valid(cif) {
-            return Err(SandboxError::InvalidInput(format!(
-                "{cif} is not a valid CIF (control digit)"
-            )));
+    pub fn set_company(&self, spec: CompanySpec) -> Result<(), SandboxError> {
+        check_company_cif(&spec.cif)?;
+        if !spec.name.is_empty() {
+            check_name("the company's name", &spec.name)?;
         }
-        self.lock().companies.insert(cif.to_owned(), name.to_owned());
+        let mut state = self.lock();
+        if state.companies.len() >= bounds::ENTRIES && !state.companies.contains_key(&spec.cif) {
+            return Err(invalid(format!("at most {} companies", bounds::ENTRIES)));
+        }
+        state.companies.insert(spec.cif.clone(), spec);
+        Ok(())
+    }
+
+    pub fn add_enforcement_cif(&self, cif: &str) -> Result<(), SandboxError> {
+        check_cif_digits(cif)?;
+        let mut state = self.lock();
+        if state.enforcement_register.len() >= bounds::ENTRIES {
+            return Err(invalid(format!("at most {} CIFs in the register", bounds::ENTRIES)));
+        }
+        state.enforcement_register.insert(cif.to_owned());
         Ok(())
     }
 
     pub fn authorize(&self, request: &AuthorizeRequest) -> Result<AuthorizationCode, SandboxError> {
+        if request.state.as_deref().is_some_and(|s| s.len() > bounds::STATE) {
+            return Err(invalid(format!("state is longer than {} bytes", bounds::STATE)));
+        }
         let now = self.now();
         let mut state = self.lock();
         let code = oauth::issue_code(
@@ -199,7 +350,12 @@ impl Shared {
                 "times must be at least 1 (or absent for always)".into(),
             ));
         }
-        self.lock().faults.push(spec);
+        check_fault(&spec.fault)?;
+        let mut state = self.lock();
+        if state.faults.len() >= bounds::FAULTS {
+            return Err(invalid(format!("at most {} faults pending at once", bounds::FAULTS)));
+        }
+        state.faults.push(spec);
         Ok(())
     }
 
@@ -220,26 +376,20 @@ impl Shared {
         }
         let supplier = request.supplier_cif.clone().unwrap_or_else(|| "33333338".into());
         for cif in [&request.cif, &supplier] {
-            if !codes::cif_is_valid(cif) {
-                return Err(SandboxError::InvalidInput(format!(
-                    "{cif} is not a valid CIF (control digit)"
-                )));
-            }
+            check_company_cif(cif)?;
         }
         let now = self.now();
         let mut state = self.lock();
         state
             .companies
             .entry(supplier.clone())
-            .or_insert_with(|| format!("FURNIZOR {supplier} SRL"));
+            .or_insert_with(|| CompanySpec::new(supplier.as_str(), format!("FURNIZOR {supplier} SRL")));
         Ok(crate::efactura::seed_received(
             &mut state,
             now,
-            request.env,
-            &request.cif,
+            request,
             &supplier,
-            request.count,
-            request.days_back,
+            self.options.max_stored_bytes,
         ))
     }
 
@@ -286,8 +436,6 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, SandboxError> {
 #[derive(Deserialize)]
 struct CompanyBody {
     cif: String,
-    #[serde(default)]
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -335,20 +483,15 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route(
             "/companies",
-            post(|State(s): Shared_, body: axum::body::Bytes| async move {
-                reply(parse::<CompanyBody>(&body).and_then(|c| {
-                    let name = c.name.unwrap_or_else(|| format!("COMPANIA {} SRL", c.cif));
-                    s.add_company(&c.cif, &name).map(|()| json!({}))
-                }))
-            }),
+            get(|State(s): Shared_| async move { Json(s.lock().companies.values().cloned().collect::<Vec<_>>()) })
+                .post(|State(s): Shared_, body: axum::body::Bytes| async move {
+                    reply(parse::<CompanySpec>(&body).and_then(|c| s.set_company(c).map(|()| json!({}))))
+                }),
         )
         .route(
             "/enforcement-register",
             post(|State(s): Shared_, body: axum::body::Bytes| async move {
-                reply(parse::<CompanyBody>(&body).map(|c| {
-                    s.lock().enforcement_register.insert(c.cif);
-                    json!({})
-                }))
+                reply(parse::<CompanyBody>(&body).and_then(|c| s.add_enforcement_cif(&c.cif).map(|()| json!({}))))
             }),
         )
         .route(

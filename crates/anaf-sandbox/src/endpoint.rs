@@ -26,6 +26,7 @@ pub enum Endpoint {
     EtransportDownload,
     Hello,
     VatRegistry,
+    EfacturaRegister,
 }
 
 /// How a request to an endpoint is authorised.
@@ -44,7 +45,7 @@ pub(crate) enum Access {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 19] = [
+    pub const ALL: [Endpoint; 20] = [
         Endpoint::OauthAuthorize,
         Endpoint::OauthToken,
         Endpoint::OauthRevoke,
@@ -64,6 +65,7 @@ impl Endpoint {
         Endpoint::EtransportDownload,
         Endpoint::Hello,
         Endpoint::VatRegistry,
+        Endpoint::EfacturaRegister,
     ];
 
     /// The name used by fault injection and the request log, e.g. `efactura.upload`.
@@ -88,6 +90,7 @@ impl Endpoint {
             Endpoint::EtransportDownload => "etransport.download",
             Endpoint::Hello => "hello",
             Endpoint::VatRegistry => "public.vat_registry",
+            Endpoint::EfacturaRegister => "public.efactura_register",
         }
     }
 
@@ -99,7 +102,9 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             // ANAF removed e-Transport downloads: the path answers 404 whoever asks.
-            OauthAuthorize | OauthToken | OauthRevoke | VatRegistry | EtransportDownload => Access::Public,
+            OauthAuthorize | OauthToken | OauthRevoke | VatRegistry | EfacturaRegister | EtransportDownload => {
+                Access::Public
+            }
             EfacturaUpload | EfacturaUploadB2c | EfacturaStatus | EfacturaList | EfacturaListPaged
             | EfacturaDownload => Access::Bearer(Service::EFactura),
             EfacturaValidate | EfacturaToPdf | EfacturaVerifySignature => Access::OptionalBearer(Service::EFactura),
@@ -110,14 +115,9 @@ impl Endpoint {
         }
     }
 
-    /// Only api.anaf.ro is behind the per-minute budget: not the identity provider, not the
-    /// public host (a request to a public path is api.anaf.ro's only when it carries a token).
-    pub(crate) fn rate_limited(self, has_token: bool) -> bool {
-        match self.access() {
-            Access::Bearer(_) | Access::AnyBearer => true,
-            Access::OptionalBearer(_) => has_token,
-            Access::Public => false,
-        }
+    /// webservicesp.anaf.ro's registries take one request per second (ANAF's documented pace).
+    pub(crate) fn paced_per_second(self) -> bool {
+        matches!(self, Endpoint::VatRegistry | Endpoint::EfacturaRegister)
     }
 
     /// Maps a matched route template back to its endpoint.
@@ -146,6 +146,7 @@ impl Endpoint {
             "/{env}/ETRANSPORT/ws/v1/descarcare/{id}" => EtransportDownload,
             "/TestOauth/jaxrs/hello" => Hello,
             "/api/PlatitorTvaRest/v9/tva" => VatRegistry,
+            "/api/registruroefactura/v1/interogare" => EfacturaRegister,
             _ => return None,
         };
         Some(endpoint)

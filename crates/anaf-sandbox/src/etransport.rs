@@ -99,7 +99,11 @@ pub(crate) struct Declaration {
     pub declarant: String,
     pub reference: String,
     pub uit: String,
+    /// The declaration as received; empty once evicted (see `evicted`).
     pub body: Bytes,
+    pub size: usize,
+    /// Whether `body` was dropped to keep within `SandboxOptions::max_stored_bytes`.
+    pub evicted: bool,
     /// Hex SHA-256 of `body`, computed once on arrival.
     pub sha256: String,
     pub operation: Operation,
@@ -124,7 +128,8 @@ impl Store {
                 cif: d.cif.clone(),
                 standard: "ETRANSP".into(),
                 b2c: false,
-                size: d.body.len(),
+                size: d.size,
+                evicted: d.evicted,
                 sha256: d.sha256.clone(),
                 received_at: d.received_at,
                 document_number: Some(d.reference.clone()).filter(|r| !r.is_empty()),
@@ -216,28 +221,24 @@ fn rights(state: &SandboxState, caller: &Caller, cif: &str) -> Result<(), String
     }
 }
 
-fn attr(el: &Element, name: &str) -> String {
+fn attr(el: Element<'_>, name: &str) -> String {
     el.attr(name).unwrap_or_default().trim().to_owned()
 }
 
 /// Xerces-worded schema checks: the part of the XSD that makes an upload fail at once.
-fn schema_check(root: &Element) -> Result<(), String> {
+fn schema_check(root: Element<'_>) -> Result<(), String> {
     let cvc = |text: String| Err(format!("cvc-complex-type.{text}"));
     if root.attr("codDeclarant").is_none() {
         return cvc("4: Attribute 'codDeclarant' must appear on element 'eTransport'.".into());
     }
-    let operations: Vec<&Element> = root
-        .children
-        .iter()
-        .filter(|c| OPERATIONS.contains(&c.name.as_str()))
-        .collect();
+    let operations: Vec<Element<'_>> = root.children().filter(|c| OPERATIONS.contains(&c.name())).collect();
     if operations.len() != 1 {
         return cvc(format!(
             "2.4.b: The content of element 'eTransport' is not complete. One of '{{\"{NS_V2}\":notificare, \"{NS_V2}\":stergere, \"{NS_V2}\":confirmare, \"{NS_V2}\":modifVehicul}}' is expected."
         ));
     }
     let op = operations[0];
-    let required: &[(&str, &[&str])] = match op.name.as_str() {
+    let required: &[(&str, &[&str])] = match op.name() {
         "notificare" => &[("notificare", &["codTipOperatiune"])],
         "stergere" => &[("stergere", &["uit"])],
         "confirmare" => &[("confirmare", &["uit", "tipConfirmare"])],
@@ -250,7 +251,7 @@ fn schema_check(root: &Element) -> Result<(), String> {
             }
         }
     }
-    if op.name == "notificare" {
+    if op.name() == "notificare" {
         for child in [
             "bunuriTransportate",
             "partenerComercial",
@@ -320,7 +321,7 @@ fn is_xs_date(value: &str) -> bool {
     value.len() == 10 && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
 }
 
-fn place(el: Option<&Element>) -> Place {
+fn place(el: Option<Element<'_>>) -> Place {
     let loc = el.and_then(|e| e.child("locatie"));
     loc.map(|l| Place {
         county: attr(l, "codJudet"),
@@ -330,17 +331,16 @@ fn place(el: Option<&Element>) -> Place {
     .unwrap_or_default()
 }
 
-fn number(el: &Element, name: &str) -> f64 {
+fn number(el: Element<'_>, name: &str) -> f64 {
     el.attr(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
 }
 
-fn read_operation(root: &Element) -> Operation {
+fn read_operation(root: Element<'_>) -> Operation {
     let op = root
-        .children
-        .iter()
-        .find(|c| OPERATIONS.contains(&c.name.as_str()))
+        .children()
+        .find(|c| OPERATIONS.contains(&c.name()))
         .expect("schema_check found one");
-    match op.name.as_str() {
+    match op.name() {
         "stergere" => Operation::Deletion { uit: attr(op, "uit") },
         "confirmare" => Operation::Confirmation {
             uit: attr(op, "uit"),
@@ -351,7 +351,7 @@ fn read_operation(root: &Element) -> Operation {
             vehicle: attr(op, "nrVehicul"),
         },
         _ => {
-            let goods: Vec<&Element> = op.children_named("bunuriTransportate").collect();
+            let goods: Vec<Element<'_>> = op.children_named("bunuriTransportate").collect();
             let partner = op.child("partenerComercial").expect("schema_check");
             let transport = op.child("dateTransport").expect("schema_check");
             Operation::Notification(Box::new(Notification {
@@ -371,9 +371,9 @@ fn read_operation(root: &Element) -> Operation {
                 vehicle: attr(transport, "nrVehicul"),
                 trailer: transport.attr("nrRemorca1").map(str::to_owned),
                 lines: goods.len(),
-                gross: goods.iter().map(|g| number(g, "greutateBruta")).sum(),
-                net: goods.iter().map(|g| number(g, "greutateNeta")).sum(),
-                value: goods.iter().map(|g| number(g, "valoareLeiFaraTva")).sum(),
+                gross: goods.iter().map(|g| number(*g, "greutateBruta")).sum(),
+                net: goods.iter().map(|g| number(*g, "greutateNeta")).sum(),
+                value: goods.iter().map(|g| number(*g, "valoareLeiFaraTva")).sum(),
                 start: place(op.child("locStartTraseuRutier")),
                 end: place(op.child("locFinalTraseuRutier")),
                 documents: op
@@ -401,7 +401,7 @@ fn business_errors(
     store: &Store,
     env: Env,
     declarant: &str,
-    root: &Element,
+    root: Element<'_>,
     op: &Operation,
     now: DateTime<Utc>,
 ) -> Vec<String> {
@@ -551,27 +551,30 @@ async fn handle_upload(
             now,
             &format!("Fisierul transmis nu este valid. {}", e.sax_text()),
         )),
-        Ok(root) if root.name != "eTransport" || root.namespace.as_deref() != Some(namespace) => Err(invalid(format!(
-            "cvc-elt.1.a: Cannot find the declaration of element '{}'.",
-            root.name
-        ))),
-        Ok(root) => match schema_check(&root) {
+        Ok(doc) if doc.root().name() != "eTransport" || doc.root().namespace() != Some(namespace) => {
+            Err(invalid(format!(
+                "cvc-elt.1.a: Cannot find the declaration of element '{}'.",
+                doc.root().name()
+            )))
+        }
+        Ok(doc) => match schema_check(doc.root()) {
             Err(problem) => Err(invalid(problem)),
-            Ok(()) => Ok(root),
+            Ok(()) => Ok(doc),
         },
     };
     let mut state = shared.lock();
     if let Err(message) = rights(&state, caller, cif) {
         return error(now, &message);
     }
-    let root = match checked {
-        Ok(root) => root,
+    let doc = match checked {
+        Ok(doc) => doc,
         Err(response) => return response,
     };
-    let operation = read_operation(&root);
-    let declarant = attr(&root, "codDeclarant");
-    let reference = attr(&root, "refDeclarant");
-    let outcome = match business_errors(&state.etransport, env, &declarant, &root, &operation, now) {
+    let root = doc.root();
+    let operation = read_operation(root);
+    let declarant = attr(root, "codDeclarant");
+    let reference = attr(root, "refDeclarant");
+    let outcome = match business_errors(&state.etransport, env, &declarant, root, &operation, now) {
         e if e.is_empty() => Outcome::Ok,
         e => Outcome::Nok(e),
     };
@@ -592,12 +595,22 @@ async fn handle_upload(
             declarant,
             reference: reference.clone(),
             uit: uit.clone(),
+            size: body.bytes.len(),
+            evicted: false,
             body: body.bytes,
             sha256,
             operation,
             outcome,
         },
     );
+    drop(doc);
+    let size = state.etransport.declarations[&(env, index)].size;
+    state.remember_body(
+        crate::state::BodyKey::Etransport(env, index),
+        size,
+        shared.options.max_stored_bytes,
+    );
+    drop(state);
     let mut answer = json!({
         "dateResponse": minute_stamp(now),
         "ExecutionStatus": 0,

@@ -1,6 +1,7 @@
 //! `anaf-sandbox`: a faithful offline emulator of ANAF's OAuth identity provider
 //! (logincert.anaf.ro) and APIs (api.anaf.ro: RO e-Factura, RO e-Transport, TestOauth;
-//! webservicesp.anaf.ro: validation, XML-to-PDF, signature check, VAT registry).
+//! webservicesp.anaf.ro: validation, XML-to-PDF, signature check, the VAT registry and the RO
+//! e-Factura register).
 //!
 //! One loopback server answers every path of every host, so a client only swaps its base URL.
 //! Start it in-process with [`Sandbox::start`] (an ephemeral port; dropping the handle stops
@@ -44,8 +45,8 @@ pub use endpoint::Endpoint;
 pub use keys::certificate_pem;
 pub use limits::DailyLimits;
 pub use model::{
-    AppSpec, Application, Env, Fault, FaultSpec, HistoryAction, HistoryEntry, Identity, IdentitySpec, RequestLogEntry,
-    SandboxInfo, Service, UploadRecord,
+    AppSpec, Application, CompanySpec, Env, Fault, FaultSpec, HistoryAction, HistoryEntry, Identity, IdentitySpec,
+    RequestLogEntry, SandboxInfo, Service, UploadRecord,
 };
 
 use state::{Shared, State};
@@ -60,8 +61,17 @@ pub enum RevokeBehaviour {
     LoginWall,
 }
 
-/// How the sandbox behaves. Defaults follow ANAF's documented values.
+/// How the sandbox behaves. Defaults follow ANAF's documented values. Every field has a
+/// chainable setter of the same name:
+///
+/// ```
+/// use anaf_sandbox::{RevokeBehaviour, SandboxOptions};
+///
+/// let options = SandboxOptions::instant().revoke(RevokeBehaviour::LoginWall).per_minute_limit(5);
+/// assert_eq!(options.per_minute_limit, 5);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SandboxOptions {
     /// Where to listen; port 0 picks a free one.
     pub bind: SocketAddr,
@@ -69,7 +79,8 @@ pub struct SandboxOptions {
     pub processing_delay: Duration,
     /// How long after processing a message appears in the lists.
     pub indexing_lag: Duration,
-    /// Requests per minute on api.anaf.ro before HTTP 429.
+    /// Requests per minute on api.anaf.ro before HTTP 429, per user (the certificate serial
+    /// behind the Bearer token), as ANAF counts them.
     pub per_minute_limit: u32,
     pub daily_limits: DailyLimits,
     /// Authorization codes must be exchanged within this window (ANAF: 60 s).
@@ -91,7 +102,24 @@ pub struct SandboxOptions {
     pub default_redirect_uris: Vec<String>,
     /// Worker threads of the sandbox's own runtime.
     pub worker_threads: usize,
+    /// The most bytes of uploaded documents kept in memory (e-Factura and e-Transport
+    /// together). Past it the oldest documents are dropped; their uploads keep their state and
+    /// messages, and their download answers ANAF's "no invoice" text.
+    pub max_stored_bytes: u64,
+    /// How long a connection may take to send a request's headers, and how long an idle
+    /// keep-alive connection is kept. A connection that sends nothing is closed after it.
+    /// `Duration::ZERO` turns the timeout off.
+    pub header_read_timeout: Duration,
+    /// How far a token's `iat`/`nbf` may be ahead of the sandbox clock and still be accepted
+    /// (clock skew; moving the clock back further makes tokens issued "later" invalid).
+    pub token_leeway: Duration,
+    /// One request per second to each public registry (webservicesp.anaf.ro's VAT registry
+    /// and RO e-Factura register), HTTP 429 otherwise. Turn off for load tests.
+    pub public_registry_pacing: bool,
 }
+
+/// The default of [`SandboxOptions::max_stored_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_STORED_BYTES: u64 = 256 * 1024 * 1024;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -114,8 +142,25 @@ impl Default for SandboxOptions {
             default_client_secret: None,
             default_redirect_uris: vec![DEFAULT_REDIRECT_URI.to_owned()],
             worker_threads: 2,
+            max_stored_bytes: DEFAULT_MAX_STORED_BYTES,
+            header_read_timeout: Duration::from_secs(30),
+            token_leeway: Duration::from_secs(60),
+            public_registry_pacing: true,
         }
     }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, value: $ty) -> SandboxOptions {
+                self.$name = value;
+                self
+            }
+        )*
+    };
 }
 
 impl SandboxOptions {
@@ -126,6 +171,59 @@ impl SandboxOptions {
             indexing_lag: Duration::ZERO,
             ..SandboxOptions::default()
         }
+    }
+
+    setters! {
+        /// Sets [`SandboxOptions::bind`].
+        bind: SocketAddr;
+        /// Sets [`SandboxOptions::processing_delay`].
+        processing_delay: Duration;
+        /// Sets [`SandboxOptions::indexing_lag`].
+        indexing_lag: Duration;
+        /// Sets [`SandboxOptions::per_minute_limit`].
+        per_minute_limit: u32;
+        /// Sets [`SandboxOptions::daily_limits`].
+        daily_limits: DailyLimits;
+        /// Sets [`SandboxOptions::code_lifetime`].
+        code_lifetime: Duration;
+        /// Sets [`SandboxOptions::access_token_lifetime`].
+        access_token_lifetime: Duration;
+        /// Sets [`SandboxOptions::refresh_token_lifetime`].
+        refresh_token_lifetime: Duration;
+        /// Sets [`SandboxOptions::rotate_refresh_tokens`].
+        rotate_refresh_tokens: bool;
+        /// Sets [`SandboxOptions::revoke`].
+        revoke: RevokeBehaviour;
+        /// Sets [`SandboxOptions::waf_rules`].
+        waf_rules: bool;
+        /// Sets [`SandboxOptions::retention`].
+        retention: Duration;
+        /// Sets [`SandboxOptions::default_redirect_uris`].
+        default_redirect_uris: Vec<String>;
+        /// Sets [`SandboxOptions::worker_threads`].
+        worker_threads: usize;
+        /// Sets [`SandboxOptions::max_stored_bytes`].
+        max_stored_bytes: u64;
+        /// Sets [`SandboxOptions::header_read_timeout`].
+        header_read_timeout: Duration;
+        /// Sets [`SandboxOptions::token_leeway`].
+        token_leeway: Duration;
+        /// Sets [`SandboxOptions::public_registry_pacing`].
+        public_registry_pacing: bool;
+    }
+
+    /// Sets [`SandboxOptions::default_client_id`].
+    #[must_use]
+    pub fn default_client_id(mut self, client_id: impl Into<String>) -> SandboxOptions {
+        self.default_client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets [`SandboxOptions::default_client_secret`].
+    #[must_use]
+    pub fn default_client_secret(mut self, client_secret: impl Into<String>) -> SandboxOptions {
+        self.default_client_secret = Some(client_secret.into());
+        self
     }
 }
 
@@ -178,9 +276,12 @@ impl Sandbox {
         });
         seed_defaults(&shared, &options)?;
         let router = router::build(shared.clone());
+        let connections = server::ConnectionOptions {
+            header_read_timeout: options.header_read_timeout,
+        };
         runtime.spawn(async move {
             match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => server::serve(listener, router).await,
+                Ok(listener) => server::serve(listener, router, connections).await,
                 Err(e) => tracing::error!("anaf-sandbox cannot listen: {e}"),
             }
         });
@@ -236,14 +337,26 @@ impl Sandbox {
         self.shared.lock().identities.values().cloned().collect()
     }
 
-    /// Makes a company known to the sandbox (it can then receive invoices).
+    /// Makes a company known to the sandbox (it can then receive invoices), with the default
+    /// registry facts of [`CompanySpec::new`].
     pub fn add_company(&self, cif: &str, name: &str) -> Result<(), SandboxError> {
-        self.shared.add_company(cif, name)
+        self.shared.set_company(CompanySpec::new(cif, name))
+    }
+
+    /// Makes a company known with these registry facts, or replaces its facts: what the VAT
+    /// registry and the RO e-Factura register answer for it.
+    pub fn set_company(&self, spec: CompanySpec) -> Result<(), SandboxError> {
+        self.shared.set_company(spec)
+    }
+
+    /// The companies the sandbox knows explicitly (identities' CIFs are known too).
+    pub fn companies(&self) -> Vec<CompanySpec> {
+        self.shared.lock().companies.values().cloned().collect()
     }
 
     /// Enters a CIF in the register of enforced collections (for `executare=DA`).
-    pub fn add_enforcement_cif(&self, cif: &str) {
-        self.shared.lock().enforcement_register.insert(cif.to_owned());
+    pub fn add_enforcement_cif(&self, cif: &str) -> Result<(), SandboxError> {
+        self.shared.add_enforcement_cif(cif)
     }
 
     /// Obtains an authorization code without a browser, as if `serial` had picked its
@@ -336,7 +449,7 @@ fn seed_defaults(shared: &Shared, options: &SandboxOptions) -> Result<(), Sandbo
         (DEFAULT_CIFS[1], "SANDBOX CLIENT SRL"),
         (PARTNER_CIF, "SANDBOX PARTENER SRL"),
     ] {
-        state.companies.insert(cif.to_owned(), name.to_owned());
+        state.companies.insert(cif.to_owned(), CompanySpec::new(cif, name));
     }
     drop(state);
     shared.add_identity(IdentitySpec {

@@ -76,7 +76,10 @@ pub struct Counters {
     day: Option<NaiveDate>,
     daily: HashMap<Scope, u32>,
     minute: i64,
-    in_minute: u32,
+    /// Calls in the current minute, per user (certificate serial).
+    in_minute: HashMap<String, u32>,
+    /// When each paced public service last took a request (Unix milliseconds).
+    last_taken: HashMap<&'static str, i64>,
 }
 
 impl Counters {
@@ -96,18 +99,40 @@ impl Counters {
         Ok(())
     }
 
-    /// Counts one call against the per-minute budget; `Err(retry_after_seconds)` when spent.
-    pub fn take_minute(&mut self, limit: u32, now: DateTime<Utc>) -> Result<(), u64> {
+    /// Counts one call by `user` (a certificate serial) against its per-minute budget;
+    /// `Err(retry_after_seconds)` when spent. Each user has a budget of its own, as ANAF
+    /// counts them.
+    pub fn take_minute(&mut self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<(), u64> {
         let minute = now.timestamp().div_euclid(60);
         if minute != self.minute {
             self.minute = minute;
-            self.in_minute = 0;
+            self.in_minute.clear();
         }
-        if self.in_minute >= limit {
+        let used = match self.in_minute.get_mut(user) {
+            Some(used) => used,
+            None => self.in_minute.entry(user.to_owned()).or_insert(0),
+        };
+        if *used >= limit {
             return Err(seconds_to_next_minute(now));
         }
-        self.in_minute += 1;
+        *used += 1;
         Ok(())
+    }
+
+    /// One call per second for a public service (its calls carry no identity, so the pace is
+    /// the sandbox's); `false` when the last call it took was less than a second ago (a
+    /// refused call does not count).
+    pub fn take_second(&mut self, service: &'static str, now: DateTime<Utc>) -> bool {
+        let now = now.timestamp_millis();
+        if self
+            .last_taken
+            .get(service)
+            .is_some_and(|&last| (0..1000).contains(&(now - last)))
+        {
+            return false;
+        }
+        self.last_taken.insert(service, now);
+        true
     }
 }
 
@@ -132,8 +157,21 @@ mod tests {
     fn minute_budget_reports_retry_after() {
         let mut c = Counters::default();
         let t = Utc.with_ymd_and_hms(2026, 7, 1, 10, 0, 45).unwrap();
-        assert!(c.take_minute(1, t).is_ok());
-        assert_eq!(c.take_minute(1, t), Err(15));
-        assert!(c.take_minute(1, t + chrono::Duration::seconds(15)).is_ok());
+        assert!(c.take_minute("A", 1, t).is_ok());
+        assert_eq!(c.take_minute("A", 1, t), Err(15));
+        assert!(c.take_minute("B", 1, t).is_ok(), "another user has a budget of its own");
+        assert!(c.take_minute("A", 1, t + chrono::Duration::seconds(15)).is_ok());
+    }
+
+    #[test]
+    fn public_services_take_one_call_per_second_each() {
+        let mut c = Counters::default();
+        let t = Utc.with_ymd_and_hms(2026, 7, 1, 10, 0, 45).unwrap();
+        assert!(c.take_second("vat", t));
+        assert!(!c.take_second("vat", t + chrono::Duration::milliseconds(999)));
+        assert!(c.take_second("register", t));
+        assert!(c.take_second("vat", t + chrono::Duration::seconds(1)));
+        // The clock moved back: the pace starts over rather than blocking for ever.
+        assert!(c.take_second("vat", t - chrono::Duration::seconds(10)));
     }
 }

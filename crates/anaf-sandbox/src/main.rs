@@ -28,6 +28,15 @@ struct Args {
     /// Turn ANAF's daily limits off (for load tests of your own software).
     #[arg(long)]
     no_daily_limits: bool,
+    /// Turn off the public registries' pace of one request per second (for load tests).
+    #[arg(long)]
+    no_registry_pacing: bool,
+    /// Most bytes of uploaded documents kept in memory; the oldest are dropped past it.
+    #[arg(long, default_value_t = anaf_sandbox::DEFAULT_MAX_STORED_BYTES)]
+    max_stored_bytes: u64,
+    /// Seconds a connection may take to send its request headers (and stay idle).
+    #[arg(long, default_value_t = 30.0)]
+    header_read_timeout: f64,
     /// Fixed client ID for the default application (random when absent).
     #[arg(long)]
     client_id: Option<String>,
@@ -44,21 +53,31 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let options = SandboxOptions {
-        bind: SocketAddr::new(args.bind, args.port),
-        processing_delay: Duration::from_secs_f64(args.processing_delay.max(0.0)),
-        indexing_lag: Duration::from_secs_f64(args.indexing_lag.max(0.0)),
-        per_minute_limit: args.per_minute_limit,
-        daily_limits: if args.no_daily_limits {
+    // Out-of-range seconds (negative, NaN, beyond the clock) fall back to zero, not a panic.
+    let seconds = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or_default();
+    let mut options = SandboxOptions::default()
+        .bind(SocketAddr::new(args.bind, args.port))
+        .processing_delay(seconds(args.processing_delay))
+        .indexing_lag(seconds(args.indexing_lag))
+        .per_minute_limit(args.per_minute_limit)
+        .daily_limits(if args.no_daily_limits {
             DailyLimits::unlimited()
         } else {
             DailyLimits::default()
-        },
-        default_client_id: args.client_id,
-        default_client_secret: args.client_secret,
-        default_redirect_uris: args.redirect_uris,
-        ..SandboxOptions::default()
-    };
+        })
+        .default_redirect_uris(args.redirect_uris)
+        .public_registry_pacing(!args.no_registry_pacing)
+        .max_stored_bytes(args.max_stored_bytes)
+        .header_read_timeout(
+            Duration::try_from_secs_f64(args.header_read_timeout.clamp(0.001, 86_400.0))
+                .unwrap_or(Duration::from_secs(30)),
+        );
+    if let Some(id) = args.client_id {
+        options = options.default_client_id(id);
+    }
+    if let Some(secret) = args.client_secret {
+        options = options.default_client_secret(secret);
+    }
     let sandbox = match Sandbox::start(options) {
         Ok(sandbox) => sandbox,
         Err(e) => {

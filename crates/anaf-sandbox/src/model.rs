@@ -146,6 +146,18 @@ pub enum Fault {
     /// Handle the request (an upload is stored and will be processed), then drop the
     /// connection before the answer is sent: the case that tempts clients to upload twice.
     AcceptThenDrop,
+    /// Answer HTTP 200 `application/octet-stream` with a body that never ends: chunks are
+    /// sent until the client goes away (for clients' body-size and read-timeout limits).
+    EndlessBody,
+    /// Answer with exactly this status, `Content-Type` and body instead of handling the
+    /// request (an HTML or JSON page where ANAF's answer was expected, say).
+    Reply {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// Answer HTTP 302 with this `Location` (e.g. `/my.policy`, the F5 login wall).
+    Redirect { location: String },
 }
 
 /// Which requests a fault applies to, and how many times.
@@ -170,7 +182,13 @@ pub struct UploadRecord {
     pub cif: String,
     pub standard: String,
     pub b2c: bool,
+    /// Size of the body as received.
     pub size: usize,
+    /// Whether the body was dropped to keep the stored uploads within
+    /// [`SandboxOptions::max_stored_bytes`](crate::SandboxOptions::max_stored_bytes): the
+    /// upload's state and messages remain, its download answers ANAF's "no invoice" text.
+    #[serde(default)]
+    pub evicted: bool,
     /// Hex SHA-256 of the body as received.
     pub sha256: String,
     pub received_at: DateTime<Utc>,
@@ -203,4 +221,55 @@ pub struct SandboxInfo {
     pub base_url: String,
     pub application: Application,
     pub identity: Identity,
+}
+
+/// A company as the public registries describe it (webservicesp.anaf.ro's VAT registry and the
+/// RO e-Factura register). A known company also receives invoices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CompanySpec {
+    /// CIF, digits only, with a valid control digit.
+    pub cif: String,
+    /// `denumire`; `COMPANIA {cif} SRL` when empty.
+    pub name: String,
+    /// Registered for VAT (`scpTVA`, one open period in `perioade_TVA`).
+    pub vat_payer: bool,
+    /// In the register of VAT on collection (`statusTvaIncasare`).
+    pub vat_on_collection: bool,
+    /// Declared inactive (`statusInactivi`).
+    pub inactive: bool,
+    /// In the split-VAT register (`statusSplitTVA`).
+    pub split_vat: bool,
+    /// In the RO e-Factura register (`statusRO_e_Factura`, and found by
+    /// `/api/registruroefactura/v1/interogare`).
+    pub efactura_registered: bool,
+    /// The date each status above started (the registries' `data...` fields).
+    pub since: chrono::NaiveDate,
+}
+
+impl Default for CompanySpec {
+    fn default() -> Self {
+        CompanySpec {
+            cif: String::new(),
+            name: String::new(),
+            vat_payer: true,
+            vat_on_collection: false,
+            inactive: false,
+            split_vat: false,
+            efactura_registered: true,
+            since: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("a valid date"),
+        }
+    }
+}
+
+impl CompanySpec {
+    /// A VAT payer in the RO e-Factura register, with no other status: what the sandbox
+    /// reports for a company nobody described.
+    pub fn new(cif: impl Into<String>, name: impl Into<String>) -> CompanySpec {
+        CompanySpec {
+            cif: cif.into(),
+            name: name.into(),
+            ..CompanySpec::default()
+        }
+    }
 }

@@ -329,6 +329,7 @@ fn mint(
         serial: serial.to_owned(),
         grant,
         jwt,
+        issued_at: now,
         expires_at,
         revoked: false,
     };
@@ -390,6 +391,9 @@ pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap,
             if now - grant.issued_at > lifetime {
                 return oauth_error("invalid_grant", "The authorization code has expired");
             }
+            if not_yet_valid(grant.issued_at, &shared.options, now) {
+                return oauth_error("invalid_grant", "The authorization code is not valid yet");
+            }
             if param(&form, "redirect_uri") != Some(grant.redirect_uri.as_str()) {
                 return oauth_error(
                     "invalid_grant",
@@ -414,6 +418,9 @@ pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap,
             }
             if record.expires_at <= now {
                 return oauth_error("invalid_grant", "The refresh token has expired");
+            }
+            if not_yet_valid(record.issued_at, &shared.options, now) {
+                return oauth_error("invalid_grant", "The refresh token is not valid yet");
             }
             if shared.options.rotate_refresh_tokens {
                 record.revoked = true;
@@ -518,8 +525,20 @@ pub(crate) async fn login_wall() -> Response {
         .into_response()
 }
 
+/// Whether something issued at `issued_at` (a token's `iat` and `nbf`) is still in the future
+/// of the sandbox clock, beyond the allowed clock skew: the clock was moved back.
+fn not_yet_valid(issued_at: DateTime<Utc>, options: &crate::SandboxOptions, now: DateTime<Utc>) -> bool {
+    let leeway = chrono::Duration::from_std(options.token_leeway).unwrap_or(chrono::Duration::MAX);
+    now.checked_add_signed(leeway).is_some_and(|latest| issued_at > latest)
+}
+
 /// The Bearer check of api.anaf.ro: who is calling, or why the token is refused (HTTP 401).
-pub(crate) fn authenticate(state: &SandboxState, token: &str, now: DateTime<Utc>) -> Result<Caller, &'static str> {
+pub(crate) fn authenticate(
+    state: &SandboxState,
+    options: &crate::SandboxOptions,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Caller, &'static str> {
     let record = state.tokens.get(token).ok_or("unknown token")?;
     if record.kind != TokenKind::Access {
         return Err("not an access token");
@@ -529,6 +548,9 @@ pub(crate) fn authenticate(state: &SandboxState, token: &str, now: DateTime<Utc>
     }
     if record.expires_at <= now {
         return Err("token expired");
+    }
+    if not_yet_valid(record.issued_at, options, now) {
+        return Err("token not valid yet (iat/nbf after the sandbox clock)");
     }
     if !state.apps.contains_key(&record.client_id) {
         return Err("the application was deleted (Renuntare OAuth)");

@@ -4,17 +4,19 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bytes::Bytes;
 
 use crate::endpoint::{Access, Endpoint};
 use crate::envelopes::{spring_404, support_id, waf_page};
 use crate::model::{Fault, RequestLogEntry};
 use crate::oauth::LogNote;
-use crate::server::ConnectionControl;
+use crate::server::{DRAIN_LIMIT, KillConnection};
 use crate::state::Shared;
 use crate::{admin, efactura, etransport, hello, oauth};
 
@@ -60,6 +62,7 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         .route("/{env}/ETRANSPORT/ws/v1/descarcare/{id}", get(etransport::download))
         .route("/TestOauth/jaxrs/hello", get(hello::hello))
         .route("/api/PlatitorTvaRest/v9/tva", post(hello::vat_registry))
+        .route("/api/registruroefactura/v1/interogare", post(hello::efactura_register))
         .route_layer(middleware::from_fn_with_state(shared.clone(), gate));
     Router::new()
         .merge(anaf)
@@ -177,6 +180,21 @@ fn refused(status: StatusCode, reason: &str) -> Response {
     response
 }
 
+fn too_many_requests(retry_after: u64) -> Response {
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+/// A response the connection task turns into a TCP reset.
+fn killed() -> Response {
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(KillConnection);
+    response
+}
+
 async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Next) -> Response {
     let Some(endpoint) = request
         .extensions()
@@ -196,11 +214,6 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         serial: None,
         detail: None,
     };
-    let connection = request
-        .extensions()
-        .get::<ConnectionControl>()
-        .cloned()
-        .unwrap_or_default();
     let finish = |mut entry: RequestLogEntry, response: Response| {
         entry.status = response.status().as_u16();
         shared.lock().log(entry);
@@ -211,6 +224,10 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
     let mut drop_after_handling = false;
     match fault {
         Some(Fault::Latency { ms }) => {
+            // ANAF has the whole request before it is slow to answer: read the body first, so
+            // a client that gives up meanwhile still leaves a complete request behind.
+            let (parts, body) = request.into_parts();
+            request = Request::from_parts(parts, crate::body::buffered(body, DRAIN_LIMIT).await);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             entry.detail = Some(format!("fault: latency {ms} ms"));
         }
@@ -222,26 +239,48 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         Some(Fault::Reset) => {
             entry.detail = Some("fault: reset".into());
             shared.lock().log(entry);
-            connection.reset();
-            return std::future::pending().await;
+            return killed();
         }
         Some(Fault::WafBlock) => {
             entry.detail = Some("fault: waf_block".into());
             return finish(entry, waf_page(&support_id()));
         }
         Some(Fault::AcceptThenDrop) => drop_after_handling = true,
+        Some(Fault::EndlessBody) => {
+            entry.detail = Some("fault: endless_body".into());
+            return finish(entry, endless_body());
+        }
+        Some(Fault::Reply {
+            status,
+            content_type,
+            body,
+        }) => {
+            entry.detail = Some(format!("fault: reply {status}"));
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body).into_response();
+            if let Ok(value) = HeaderValue::from_str(&content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            return finish(entry, response);
+        }
+        Some(Fault::Redirect { location }) => {
+            entry.detail = Some("fault: redirect".into());
+            let mut response = StatusCode::FOUND.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            return finish(entry, response);
+        }
         None => {}
     }
 
-    if endpoint.rate_limited(bearer(&request).is_some()) {
-        let taken = shared.lock().counters.take_minute(shared.options.per_minute_limit, now);
-        if let Err(retry_after) = taken {
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            return finish(entry, response);
-        }
+    // webservicesp's registries: one request per second (the calls carry no identity, so the
+    // pace is the whole sandbox's). ANAF documents the pace, not the answer: 429 is ours.
+    if endpoint.paced_per_second()
+        && shared.options.public_registry_pacing
+        && !shared.lock().counters.take_second(endpoint.name(), now)
+    {
+        return finish(entry, too_many_requests(1));
     }
 
     let (required, optional) = match endpoint.access() {
@@ -255,8 +294,8 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
             None if optional => {}
             None => return finish(entry, refused(StatusCode::UNAUTHORIZED, "no Bearer token")),
             Some(token) => {
-                let state = shared.lock();
-                let caller = match crate::oauth::authenticate(&state, token, now) {
+                let mut state = shared.lock();
+                let caller = match crate::oauth::authenticate(&state, &shared.options, token, now) {
                     Ok(caller) => caller,
                     Err(reason) => {
                         drop(state);
@@ -265,6 +304,12 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
                 };
                 entry.client_id = Some(caller.client_id.clone());
                 entry.serial = Some(caller.serial.clone());
+                // api.anaf.ro's budget, per user: the certificate behind the token.
+                let limit = shared.options.per_minute_limit;
+                if let Err(retry_after) = state.counters.take_minute(&caller.serial, limit, now) {
+                    drop(state);
+                    return finish(entry, too_many_requests(retry_after));
+                }
                 if let Some(reason) = required.and_then(|s| state.service_denial(&caller, s)) {
                     drop(state);
                     return finish(entry, refused(StatusCode::FORBIDDEN, &reason));
@@ -285,8 +330,26 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         entry.detail = Some("fault: accept_then_drop".into());
         entry.status = response.status().as_u16();
         shared.lock().log(entry);
-        connection.reset();
-        return std::future::pending().await;
+        return killed();
     }
     finish(entry, response)
+}
+
+/// HTTP 200 `application/octet-stream` whose body never ends; it stops when the client goes
+/// away (the connection fails, and hyper drops the body).
+fn endless_body() -> Response {
+    struct Endless;
+    static CHUNK: [u8; 16 * 1024] = [0; 16 * 1024];
+    impl hyper::body::Body for Endless {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(&CHUNK)))))
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/octet-stream")], Body::new(Endless)).into_response()
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::SandboxOptions;
 use crate::clock::Clock;
 use crate::limits::Counters;
-use crate::model::{Application, FaultSpec, HistoryEntry, Identity, RequestLogEntry, Service};
+use crate::model::{Application, CompanySpec, Env, FaultSpec, HistoryEntry, Identity, RequestLogEntry, Service};
 use crate::{efactura, etransport};
 
 /// How many request-log entries are kept (the oldest are dropped first), so a long load test
@@ -40,9 +40,9 @@ pub(crate) struct State {
     pub apps: BTreeMap<String, Application>,
     pub history: Vec<HistoryEntry>,
     pub identities: BTreeMap<String, Identity>,
-    /// Companies the sandbox knows (CIF → name): buyers that receive invoices, sellers that
-    /// pass the "CIF in the database" check.
-    pub companies: BTreeMap<String, String>,
+    /// Companies the sandbox knows, with their registry facts: buyers that receive invoices,
+    /// sellers that pass the "CIF in the database" check.
+    pub companies: BTreeMap<String, CompanySpec>,
     /// CIFs in the "Registrul RO e-Factura executari silite" (for `executare=DA`).
     pub enforcement_register: BTreeSet<String>,
     pub codes: HashMap<String, CodeGrant>,
@@ -57,6 +57,16 @@ pub(crate) struct State {
     pub counters: Counters,
     pub faults: Vec<FaultSpec>,
     pub requests: VecDeque<RequestLogEntry>,
+    /// Bytes of upload bodies held, and which bodies in arrival order (for eviction).
+    pub stored_bytes: u64,
+    pub stored_bodies: VecDeque<(BodyKey, usize)>,
+}
+
+/// Which stored upload a body belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKey {
+    Efactura(Env, u64),
+    Etransport(Env, u64),
 }
 
 impl State {
@@ -75,8 +85,46 @@ impl State {
     pub fn company_name(&self, cif: &str) -> String {
         self.companies
             .get(cif)
-            .cloned()
+            .map(|c| c.name.clone())
+            .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("COMPANIA {cif} SRL"))
+    }
+
+    /// The registry facts of a known company (defaults for one known only through an
+    /// identity's rights); `None` for an unknown CIF.
+    pub fn company(&self, cif: &str) -> Option<CompanySpec> {
+        if let Some(company) = self.companies.get(cif) {
+            return Some(company.clone());
+        }
+        self.company_known(cif)
+            .then(|| CompanySpec::new(cif, self.company_name(cif)))
+    }
+
+    /// Counts a newly stored body and, while the total is over `max`, drops the oldest bodies
+    /// (their uploads keep their state and messages).
+    pub fn remember_body(&mut self, key: BodyKey, size: usize, max: u64) {
+        self.stored_bytes += size as u64;
+        self.stored_bodies.push_back((key, size));
+        while self.stored_bytes > max {
+            let Some((key, size)) = self.stored_bodies.pop_front() else {
+                break;
+            };
+            self.stored_bytes -= size as u64;
+            match key {
+                BodyKey::Efactura(env, index) => {
+                    if let Some(upload) = self.efactura.uploads.get_mut(&(env, index)) {
+                        upload.body = bytes::Bytes::new();
+                        upload.evicted = true;
+                    }
+                }
+                BodyKey::Etransport(env, index) => {
+                    if let Some(declaration) = self.etransport.declarations.get_mut(&(env, index)) {
+                        declaration.body = bytes::Bytes::new();
+                        declaration.evicted = true;
+                    }
+                }
+            }
+        }
     }
 
     /// Takes the next fault that applies to `endpoint`, counting down its `times`.
@@ -125,6 +173,8 @@ pub(crate) struct TokenRecord {
     /// revokes the grant, RFC 7009 §2.1).
     pub grant: u64,
     pub jwt: bool,
+    /// `iat` and `nbf`.
+    pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
 }

@@ -185,3 +185,118 @@ async fn faults_clock_uploads_and_seeding_over_http() {
         .unwrap();
     assert!(certificate.starts_with("-----BEGIN CERTIFICATE-----"));
 }
+
+/// POSTs to the admin API and returns the status and the error text.
+async fn admin_post(h: &Harness, path: &str, body: Value) -> (u16, String) {
+    let response = h.http.post(h.url(path)).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_out_of_range_input_with_a_clear_400() {
+    let h = start();
+    let huge_cif = "1".repeat(100_000);
+    let huge_serial = "A".repeat(100 * 1024);
+    let long_name = "N".repeat(201);
+    let cases = [
+        (
+            "/_sandbox/faults",
+            json!({"endpoint": "hello", "fault": {"kind": "status", "status": 99}}),
+            "not in 100..=599",
+        ),
+        (
+            "/_sandbox/faults",
+            json!({"endpoint": "hello", "fault": {"kind": "status", "status": 600}}),
+            "not in 100..=599",
+        ),
+        (
+            "/_sandbox/faults",
+            json!({"endpoint": "hello", "fault": {"kind": "reply", "status": 200, "content_type": "a\nb", "body": ""}}),
+            "content_type",
+        ),
+        (
+            "/_sandbox/faults",
+            json!({"endpoint": "hello", "fault": {"kind": "redirect", "location": ""}}),
+            "location",
+        ),
+        (
+            "/_sandbox/faults",
+            json!({"endpoint": "hello", "fault": {"kind": "latency", "ms": 86_400_000u64}}),
+            "latency",
+        ),
+        (
+            "/_sandbox/identities",
+            json!({"name": "X", "cifs": [huge_cif], "services": ["E-Factura"]}),
+            "2 to 13 digits",
+        ),
+        (
+            "/_sandbox/identities",
+            json!({"name": "X", "cifs": ["RO19"], "services": ["E-Factura"]}),
+            "2 to 13 digits",
+        ),
+        (
+            "/_sandbox/identities",
+            json!({"serial": huge_serial, "name": "X", "cifs": ["19"], "services": ["E-Factura"]}),
+            "certificate serial",
+        ),
+        (
+            "/_sandbox/identities",
+            json!({"name": long_name, "cifs": ["19"], "services": ["E-Factura"]}),
+            "longer than 200",
+        ),
+        (
+            "/_sandbox/apps",
+            json!({"name": "ERP", "redirect_uris": [format!("https://localhost/{}", "x".repeat(3000))], "services": ["E-Factura"]}),
+            "Callback URL",
+        ),
+        ("/_sandbox/companies", json!({"cif": huge_cif}), "2 to 13 digits"),
+        (
+            "/_sandbox/enforcement-register",
+            json!({"cif": "12a"}),
+            "2 to 13 digits",
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let (status, error) = admin_post(&h, path, body.clone()).await;
+        assert_eq!(status, 400, "{path} {body}");
+        assert!(
+            error.contains(expected),
+            "{path}: {error:?} should mention {expected:?}"
+        );
+        assert!(error.len() < 500, "the message does not echo the whole input");
+    }
+    // The Rust API refuses the same.
+    let status_99 = anaf_sandbox::FaultSpec {
+        endpoint: "hello".into(),
+        fault: anaf_sandbox::Fault::Status { status: 99, body: None },
+        times: None,
+    };
+    assert!(matches!(
+        h.sandbox.inject_fault(status_99),
+        Err(anaf_sandbox::SandboxError::InvalidInput(_))
+    ));
+    assert!(h.sandbox.add_enforcement_cif(&"9".repeat(100_000)).is_err());
+    assert!(
+        h.sandbox
+            .add_identity(anaf_sandbox::IdentitySpec {
+                serial: Some("B".repeat(100 * 1024)),
+                name: "X".into(),
+                cifs: vec![],
+                services: vec![],
+            })
+            .is_err()
+    );
+    assert!(h.sandbox.add_company("19", &"N".repeat(1000)).is_err());
+    let faults: Value = h
+        .http
+        .get(h.url("/_sandbox/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(faults, json!([]), "nothing refused was stored");
+}

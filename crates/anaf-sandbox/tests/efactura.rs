@@ -213,10 +213,7 @@ async fn identity_without_any_cif_gets_the_no_cif_texts() {
 
 #[tokio::test]
 async fn status_goes_from_in_prelucrare_to_ok_after_the_processing_delay() {
-    let h = start_with(SandboxOptions {
-        processing_delay: Duration::from_secs(30),
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().processing_delay(Duration::from_secs(30)));
     let token = h.token().await;
     let index = h.upload(&token, CIF, invoice("F-1", CIF, PARTNER)).await;
     let pending = h.status(&token, index).await;
@@ -536,7 +533,7 @@ async fn credit_notes_cii_b2c_self_billing_and_enforcement_are_accepted() {
         )
     );
 
-    h.sandbox.add_enforcement_cif(CIF);
+    h.sandbox.add_enforcement_cif(CIF).unwrap();
     let enforced = h
         .post_text(
             &token,
@@ -549,13 +546,10 @@ async fn credit_notes_cii_b2c_self_billing_and_enforcement_are_accepted() {
 
 #[tokio::test]
 async fn rasp_messages_reach_both_parties_and_count_against_the_daily_limit() {
-    let options = SandboxOptions {
-        daily_limits: anaf_sandbox::DailyLimits {
-            efactura_rasp_uploads: 2,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    };
+    let options = SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
+        efactura_rasp_uploads: 2,
+        ..Default::default()
+    });
     let h = start_with(options);
     let token = h.token().await;
     // CIF sells to OTHER_OWN_CIF; the default identity represents both, so it can answer.
@@ -629,10 +623,7 @@ async fn simple_list_errors_and_the_empty_result() {
 
 #[tokio::test]
 async fn lists_respect_the_indexing_lag() {
-    let h = start_with(SandboxOptions {
-        indexing_lag: Duration::from_secs(600),
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().indexing_lag(Duration::from_secs(600)));
     let token = h.token().await;
     let index = h.upload(&token, CIF, invoice("LAG-1", CIF, PARTNER)).await;
     assert_eq!(attr(&h.status(&token, index).await, "stare").as_deref(), Some("ok"));
@@ -778,13 +769,10 @@ async fn paginated_list_checks_its_time_window() {
 
 #[tokio::test]
 async fn download_errors_limits_and_the_60_day_expiry() {
-    let options = SandboxOptions {
-        daily_limits: anaf_sandbox::DailyLimits {
-            efactura_download: 2,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    };
+    let options = SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
+        efactura_download: 2,
+        ..Default::default()
+    });
     let h = start_with(options);
     let token = h.token().await;
     let missing = h.get(&token, "/test/FCTEL/rest/descarcare").await;
@@ -851,13 +839,10 @@ async fn download_errors_limits_and_the_60_day_expiry() {
 
 #[tokio::test]
 async fn status_has_a_daily_limit_per_message() {
-    let options = SandboxOptions {
-        daily_limits: anaf_sandbox::DailyLimits {
-            efactura_status: 3,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    };
+    let options = SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
+        efactura_status: 3,
+        ..Default::default()
+    });
     let h = start_with(options);
     let token = h.token().await;
     let index = h.upload(&token, CIF, invoice("S-1", CIF, PARTNER)).await;
@@ -879,14 +864,11 @@ async fn status_has_a_daily_limit_per_message() {
 
 #[tokio::test]
 async fn list_limits_are_per_cif() {
-    let options = SandboxOptions {
-        daily_limits: anaf_sandbox::DailyLimits {
-            efactura_list: 1,
-            efactura_list_paged: 1,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    };
+    let options = SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
+        efactura_list: 1,
+        efactura_list_paged: 1,
+        ..Default::default()
+    });
     let h = start_with(options);
     let token = h.token().await;
     let simple = |cif: &str| format!("/test/FCTEL/rest/listaMesajeFactura?zile=1&cif={cif}");
@@ -1172,4 +1154,46 @@ async fn environments_hold_separate_data_and_unknown_ones_are_404() {
         nowhere.json::<Value>().await.unwrap()["path"],
         "/test/FCTEL/rest/nothing"
     );
+}
+
+#[tokio::test]
+async fn stored_documents_past_the_memory_cap_are_evicted_oldest_first() {
+    let one = invoice("CAP-1", CIF, PARTNER).len() as u64;
+    // Room for two invoices of this size, not three.
+    let h = start_with(SandboxOptions::instant().max_stored_bytes(2 * one + one / 2));
+    let token = h.token().await;
+    let mut indexes = Vec::new();
+    for n in 1..=3 {
+        indexes.push(h.upload(&token, CIF, invoice(&format!("CAP-{n}"), CIF, PARTNER)).await);
+    }
+    let uploads = h.sandbox.uploads(Some(CIF));
+    let evicted: Vec<bool> = uploads.iter().map(|u| u.evicted).collect();
+    assert_eq!(evicted, vec![true, false, false], "the oldest body went");
+    assert_eq!(uploads[0].size as u64, one, "its record is kept");
+    // Its state and messages stay; its download answers ANAF's "no invoice" text.
+    let status = h.status(&token, indexes[0]).await;
+    assert_eq!(attr(&status, "stare").as_deref(), Some("ok"));
+    let id = attr(&status, "id_descarcare").unwrap();
+    let gone: Value = download(&h, &token, &id).await.json().await.unwrap();
+    assert_eq!(
+        gone,
+        serde_json::json!({"eroare": format!("Pentru id={id} nu exista inregistrata nici o factura"), "titlu": "Descarcare mesaj"})
+    );
+    let list = h
+        .get_json(&token, &format!("/test/FCTEL/rest/listaMesajeFactura?zile=1&cif={CIF}"))
+        .await;
+    assert_eq!(list["mesaje"].as_array().unwrap().len(), 3);
+    let newest = attr(&h.status(&token, indexes[2]).await, "id_descarcare").unwrap();
+    let response = download(&h, &token, &newest).await;
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let over_http: Value = h
+        .http
+        .get(h.url(&format!("/_sandbox/uploads?cif={CIF}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http[0]["evicted"], true);
 }

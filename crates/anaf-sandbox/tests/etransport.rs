@@ -34,10 +34,7 @@ async fn state(h: &Harness, token: &str, index: &Value) -> Value {
 
 #[tokio::test]
 async fn notification_gets_a_checksummed_uit_then_ok_and_appears_in_list_and_info() {
-    let h = start_with(SandboxOptions {
-        processing_delay: Duration::from_secs(5),
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().processing_delay(Duration::from_secs(5)));
     let token = h.token().await;
     let spec = TransportSpec::new(CIF, "AVIZ-1");
     let answer = upload(&h, &token, transport_notification_xml(&spec)).await;
@@ -201,14 +198,11 @@ async fn upload_errors_use_anafs_texts() {
 
 #[tokio::test]
 async fn state_list_and_info_query_errors() {
-    let h = start_with(SandboxOptions {
-        daily_limits: anaf_sandbox::DailyLimits {
-            etransport_status: 1,
-            etransport_list: 1,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
+        etransport_status: 1,
+        etransport_list: 1,
+        ..Default::default()
+    }));
     let token = h.token().await;
     let error = |v: &Value| v["Errors"][0]["errorMessage"].as_str().unwrap().to_owned();
     assert_eq!(

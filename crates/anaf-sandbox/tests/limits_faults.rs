@@ -19,10 +19,7 @@ fn fault(endpoint: &str, fault: Fault, times: Option<u32>) -> FaultSpec {
 
 #[tokio::test]
 async fn the_per_minute_limit_answers_429_with_retry_after_until_the_next_minute() {
-    let h = start_with(SandboxOptions {
-        per_minute_limit: 3,
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().per_minute_limit(3));
     let token = h.token().await;
     // Align to the start of a sandbox minute so all calls land in one window.
     let into_minute = h.sandbox.now().timestamp() % 60;
@@ -42,13 +39,10 @@ async fn the_per_minute_limit_answers_429_with_retry_after_until_the_next_minute
 
 #[tokio::test]
 async fn daily_counters_reset_at_midnight_in_bucharest() {
-    let options = SandboxOptions {
-        daily_limits: anaf_sandbox::DailyLimits {
-            efactura_status: 1,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    };
+    let options = SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
+        efactura_status: 1,
+        ..Default::default()
+    });
     let h = start_with(options);
     let token = h.token().await;
     let index = h.upload(&token, CIF, invoice("M-1", CIF, PARTNER)).await;
@@ -271,4 +265,117 @@ async fn the_request_log_names_endpoints_and_grants_and_holds_no_secret() {
         .await
         .unwrap();
     assert_eq!(over_http.as_array().unwrap().len(), log.len());
+}
+
+#[tokio::test]
+async fn each_user_has_a_per_minute_budget_of_its_own() {
+    let h = start_with(SandboxOptions::instant().per_minute_limit(2));
+    let other = h
+        .sandbox
+        .add_identity(anaf_sandbox::IdentitySpec {
+            serial: None,
+            name: "Contabil".into(),
+            cifs: vec![PARTNER.into()],
+            services: anaf_sandbox::Service::ALL.to_vec(),
+        })
+        .unwrap();
+    let mine = h.token().await;
+    let theirs = h.tokens_for(&h.app, &other.serial).await.access;
+    // Align to the start of a sandbox minute so all calls land in one window.
+    let into_minute = h.sandbox.now().timestamp() % 60;
+    h.sandbox.advance_clock(Duration::from_secs((60 - into_minute) as u64));
+    for token in [&mine, &theirs] {
+        for _ in 0..2 {
+            assert_eq!(h.get(token, "/TestOauth/jaxrs/hello?name=a").await.status(), 200);
+        }
+    }
+    assert_eq!(h.get(&mine, "/TestOauth/jaxrs/hello?name=a").await.status(), 429);
+    assert_eq!(h.get(&theirs, "/TestOauth/jaxrs/hello?name=a").await.status(), 429);
+    // A second token of the same user shares that user's budget.
+    let mine_again = h.token().await;
+    assert_eq!(h.get(&mine_again, "/TestOauth/jaxrs/hello?name=a").await.status(), 429);
+}
+
+#[tokio::test]
+async fn endless_body_streams_until_the_client_goes_away() {
+    let h = start();
+    let token = h.token().await;
+    h.sandbox
+        .inject_fault(fault("efactura.download", Fault::EndlessBody, Some(1)))
+        .unwrap();
+    let mut response = h.get(&token, "/test/FCTEL/rest/descarcare?id=1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert!(response.headers().get("content-length").is_none());
+    let mut received = 0usize;
+    while received < 4 * 1024 * 1024 {
+        let chunk = response.chunk().await.unwrap().expect("the body does not end");
+        received += chunk.len();
+    }
+    drop(response);
+    assert_eq!(
+        h.get(&token, "/test/FCTEL/rest/descarcare?id=1").await.status(),
+        200,
+        "the fault is used up and the sandbox still serves"
+    );
+    let log = h.sandbox.requests();
+    assert!(log.iter().any(|e| e.detail.as_deref() == Some("fault: endless_body")));
+}
+
+#[tokio::test]
+async fn reply_and_redirect_faults_answer_exactly_what_was_asked() {
+    let h = start();
+    let token = h.token().await;
+    h.sandbox
+        .inject_fault(fault(
+            "efactura.list",
+            Fault::Reply {
+                status: 200,
+                content_type: "application/json".into(),
+                body: r#"{"page": "maintenance"}"#.into(),
+            },
+            Some(1),
+        ))
+        .unwrap();
+    let list = format!("/test/FCTEL/rest/listaMesajeFactura?zile=1&cif={CIF}");
+    let reply = h.get(&token, &list).await;
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.headers()["content-type"], "application/json");
+    assert_eq!(reply.text().await.unwrap(), r#"{"page": "maintenance"}"#);
+
+    // Over the admin API: ANAF's F5 login wall in front of an API call.
+    let injected = h
+        .http
+        .post(h.url("/_sandbox/faults"))
+        .json(&serde_json::json!({"endpoint": "efactura.list", "fault": {"kind": "redirect", "location": "/my.policy"}, "times": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), 200);
+    let redirected = h.get(&token, &list).await;
+    assert_eq!(redirected.status(), 302);
+    assert_eq!(redirected.headers()["location"], "/my.policy");
+    let injected = h
+        .http
+        .post(h.url("/_sandbox/faults"))
+        .json(&serde_json::json!({"endpoint": "hello", "fault": {"kind": "reply", "status": 503, "content_type": "text/html", "body": "<html>x</html>"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), 200);
+    let page = h.get(&token, "/TestOauth/jaxrs/hello?name=a").await;
+    assert_eq!(
+        (page.status().as_u16(), page.headers()["content-type"].to_str().unwrap()),
+        (503, "text/html")
+    );
+    let listed: Value = h
+        .http
+        .get(h.url("/_sandbox/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["fault"]["kind"], "reply");
 }

@@ -293,10 +293,7 @@ async fn refresh_rotates_both_tokens_and_the_old_refresh_token_stops_working() {
 
 #[tokio::test]
 async fn rotation_can_be_turned_off() {
-    let h = start_with(SandboxOptions {
-        rotate_refresh_tokens: false,
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().rotate_refresh_tokens(false));
     let first = h.tokens_for(&h.app, SERIAL).await;
     assert_eq!(h.refresh(&h.app, &first.refresh).await.status(), 200);
     assert_eq!(h.refresh(&h.app, &first.refresh).await.status(), 200);
@@ -389,10 +386,7 @@ async fn revoking_an_access_token_or_a_refresh_token_ends_it() {
 
 #[tokio::test]
 async fn revoke_can_reproduce_the_login_wall() {
-    let h = start_with(SandboxOptions {
-        revoke: RevokeBehaviour::LoginWall,
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().revoke(RevokeBehaviour::LoginWall));
     let response = h
         .http
         .post(h.url("/anaf-oauth2/v1/revoke"))
@@ -529,4 +523,79 @@ async fn missing_and_malformed_bearer_tokens_are_401() {
         .await
         .unwrap();
     assert_eq!(basic.status(), 401);
+}
+
+#[tokio::test]
+async fn testoauth_echoes_the_gateways_headers_host_included() {
+    let h = start();
+    let token = h.token().await;
+    let text = h
+        .http
+        .get(h.url("/TestOauth/jaxrs/hello?name=x"))
+        .bearer_auth(&token)
+        .header("session-key", "spoofed")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("key=Host\nval=[api.anaf.ro]\n"), "{text}");
+    assert!(
+        !text.contains("127.0.0.1"),
+        "the sandbox's own address is not echoed: {text}"
+    );
+    assert!(text.contains("key=issuer\nval=[Anaf]\n"));
+    assert!(text.contains(&format!("key=serial_certificate\nval=[{SERIAL}]\n")));
+    for key in ["session-id", "session-key"] {
+        let at = text
+            .find(&format!("key={key}\nval=["))
+            .unwrap_or_else(|| panic!("{key} in {text}"));
+        let value = text[at..].lines().nth(1).unwrap();
+        assert!(value.len() > "val=[]".len(), "{key} has a value");
+    }
+    assert!(
+        !text.contains("spoofed"),
+        "the gateway's own session-key replaces the client's"
+    );
+    let keys: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("key=")).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by_key(|k| k.to_ascii_lowercase());
+    assert_eq!(keys, sorted, "one alphabetical dump");
+}
+
+#[tokio::test]
+async fn tokens_are_not_valid_before_they_were_issued_when_the_clock_moves_back() {
+    let h = start();
+    let tokens = h.tokens_for(&h.app, SERIAL).await;
+    // Within the usual clock skew (60 s) a token is still accepted.
+    h.sandbox.set_clock_offset(chrono::Duration::seconds(-30));
+    assert_eq!(
+        h.get(&tokens.access, "/TestOauth/jaxrs/hello?name=a").await.status(),
+        200
+    );
+    // An hour back, the token was issued "later" than now: refused.
+    h.sandbox.set_clock_offset(chrono::Duration::hours(-1));
+    let early = h.get(&tokens.access, "/TestOauth/jaxrs/hello?name=a").await;
+    assert_eq!(early.status(), 401);
+    assert!(
+        early.headers()["x-sandbox-reason"]
+            .to_str()
+            .unwrap()
+            .contains("not valid yet")
+    );
+    let refresh: Value = h.refresh(&h.app, &tokens.refresh).await.json().await.unwrap();
+    assert_eq!(refresh["error"], "invalid_grant");
+    // Back to the present, the tokens work again (nothing was revoked).
+    h.sandbox.set_clock_offset(chrono::Duration::zero());
+    assert_eq!(
+        h.get(&tokens.access, "/TestOauth/jaxrs/hello?name=a").await.status(),
+        200
+    );
+
+    // With no leeway, any move back refuses them.
+    let strict = start_with(SandboxOptions::instant().token_leeway(Duration::ZERO));
+    let token = strict.token().await;
+    strict.sandbox.set_clock_offset(chrono::Duration::seconds(-5));
+    assert_eq!(strict.get(&token, "/TestOauth/jaxrs/hello?name=a").await.status(), 401);
 }

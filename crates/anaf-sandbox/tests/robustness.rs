@@ -247,10 +247,7 @@ async fn wrong_methods_and_unknown_idp_paths_answer_like_anaf() {
 
 #[tokio::test]
 async fn public_services_are_outside_the_api_budget() {
-    let h = start_with(SandboxOptions {
-        per_minute_limit: 1,
-        ..SandboxOptions::instant()
-    });
+    let h = start_with(SandboxOptions::instant().per_minute_limit(1));
     for _ in 0..3 {
         let response = h
             .http

@@ -94,16 +94,14 @@ where
 }
 
 fn main() {
-    let options = SandboxOptions {
-        per_minute_limit: u32::MAX,
-        daily_limits: DailyLimits {
+    let options = SandboxOptions::instant()
+        .per_minute_limit(u32::MAX)
+        .daily_limits(DailyLimits {
             efactura_status: u32::MAX,
             efactura_download: u32::MAX,
             efactura_list: u32::MAX,
             ..DailyLimits::default()
-        },
-        ..SandboxOptions::instant()
-    };
+        });
     let sandbox = Sandbox::start(options).unwrap();
     let app = sandbox.default_application();
     let builder = Client::builder()

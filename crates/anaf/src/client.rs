@@ -393,7 +393,10 @@ impl Client {
         let mut pool = self.inner.http.lock().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         if pool.pid != pid {
-            pool.client = (self.inner.build_http)()?;
+            // The inherited pool is leaked, not dropped: its connections belong to the parent,
+            // and tearing them down from here could reach the parent's sockets.
+            let inherited = std::mem::replace(&mut pool.client, (self.inner.build_http)()?);
+            std::mem::forget(inherited);
             pool.pid = pid;
         }
         Ok(pool.client.clone())

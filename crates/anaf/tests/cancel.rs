@@ -119,10 +119,7 @@ async fn a_read_cancelled_midway_is_plainly_cancelled() {
 
 #[tokio::test]
 async fn upload_and_wait_cancelled_while_polling_carries_the_upload_id() {
-    let sandbox = sandbox_with(SandboxOptions {
-        processing_delay: Duration::from_secs(3600),
-        ..SandboxOptions::instant()
-    });
+    let sandbox = sandbox_with(SandboxOptions::instant().processing_delay(Duration::from_secs(3600)));
     let client = logged_in(&sandbox).await;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();

@@ -151,7 +151,7 @@ async fn every_standard_and_flag_reaches_anaf() {
         )
         .await
         .unwrap();
-    sandbox.add_enforcement_cif(CIF);
+    sandbox.add_enforcement_cif(CIF).unwrap();
     let enforced = efactura
         .upload(
             invoice("EX-1", CIF, PARTNER),
@@ -194,10 +194,7 @@ async fn every_standard_and_flag_reaches_anaf() {
 async fn upload_and_wait_polls_until_final_within_its_budget() {
     // Long enough that the first poll (50 ms after the upload) finds it still processing,
     // even on a slow machine.
-    let sandbox = sandbox_with(SandboxOptions {
-        processing_delay: Duration::from_millis(1500),
-        ..SandboxOptions::instant()
-    });
+    let sandbox = sandbox_with(SandboxOptions::instant().processing_delay(Duration::from_millis(1500)));
     let client = logged_in(&sandbox).await;
     let wait = WaitOptions::default()
         .first_poll(Duration::from_millis(50))
@@ -217,10 +214,7 @@ async fn upload_and_wait_polls_until_final_within_its_budget() {
     assert_eq!(requests_to(&sandbox, "efactura.status") as u32, done.polls);
 
     // A budget of 2 polls on an upload that takes a minute stops early, in progress.
-    let slow = sandbox_with(SandboxOptions {
-        processing_delay: Duration::from_secs(60),
-        ..SandboxOptions::instant()
-    });
+    let slow = sandbox_with(SandboxOptions::instant().processing_delay(Duration::from_secs(60)));
     let client = logged_in(&slow).await;
     let budget = wait.clone().max_polls(Some(2));
     let pending = client
@@ -234,10 +228,7 @@ async fn upload_and_wait_polls_until_final_within_its_budget() {
 
 #[tokio::test]
 async fn a_failed_poll_keeps_the_upload_id() {
-    let sandbox = sandbox_with(SandboxOptions {
-        processing_delay: Duration::from_secs(60),
-        ..SandboxOptions::instant()
-    });
+    let sandbox = sandbox_with(SandboxOptions::instant().processing_delay(Duration::from_secs(60)));
     let client = logged_in_with(&sandbox, builder(&sandbox).retry_policy(RetryPolicy::none())).await;
     sandbox
         .inject_fault(fault(
@@ -486,14 +477,11 @@ async fn the_firewall_page_is_waf_rejected_with_its_support_id() {
 
 #[tokio::test]
 async fn anafs_business_errors_map_to_kinds_and_keep_the_text() {
-    let options = SandboxOptions {
-        daily_limits: DailyLimits {
-            efactura_download: 1,
-            efactura_status: 1,
-            ..Default::default()
-        },
-        ..SandboxOptions::instant()
-    };
+    let options = SandboxOptions::instant().daily_limits(DailyLimits {
+        efactura_download: 1,
+        efactura_status: 1,
+        ..Default::default()
+    });
     let sandbox = sandbox_with(options);
     let client = logged_in(&sandbox).await;
     let efactura = client.efactura();
@@ -667,10 +655,7 @@ async fn an_upload_whose_answer_is_lost_is_not_resent_and_says_so() {
 
 #[tokio::test]
 async fn timeouts_transport_failures_rate_limits_and_5xx_have_their_kinds() {
-    let sandbox = sandbox_with(SandboxOptions {
-        per_minute_limit: 2,
-        ..SandboxOptions::instant()
-    });
+    let sandbox = sandbox_with(SandboxOptions::instant().per_minute_limit(2));
     let client = logged_in_with(
         &sandbox,
         builder(&sandbox)
@@ -739,10 +724,7 @@ async fn timeouts_transport_failures_rate_limits_and_5xx_have_their_kinds() {
 
 #[tokio::test]
 async fn the_client_limiter_keeps_under_the_budget_instead_of_hitting_429() {
-    let sandbox = sandbox_with(SandboxOptions {
-        per_minute_limit: 5,
-        ..SandboxOptions::instant()
-    });
+    let sandbox = sandbox_with(SandboxOptions::instant().per_minute_limit(5));
     let client = logged_in_with(&sandbox, builder(&sandbox).requests_per_minute(Some(5))).await;
     for _ in 0..5 {
         client.hello("x").await.unwrap();

@@ -2,6 +2,8 @@
 //! an endless body. A counting allocator measures the peak heap of each case (the tests in
 //! this binary take turns, so they do not count each other).
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::Mutex;
@@ -9,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anaf::ErrorKind;
 use anaf::efactura::Archive;
+use common::*;
 
 struct Counting;
 
@@ -133,4 +136,23 @@ fn a_size_claimed_by_a_zip_header_is_never_preallocated() {
         "peak {} KB for a 24-byte entry claiming 60 MB",
         peak / 1024
     );
+}
+#[test]
+fn an_endless_body_ends_at_the_response_limit() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let sandbox = sandbox();
+    let client = builder(&sandbox).max_response_bytes(4 * MB).build_blocking().unwrap();
+    client.oauth().exchange_code(&code(&sandbox)).unwrap();
+    sandbox
+        .inject_fault(anaf_sandbox::FaultSpec {
+            endpoint: "efactura.download".into(),
+            fault: anaf_sandbox::Fault::EndlessBody,
+            times: Some(1),
+        })
+        .unwrap();
+    let (result, peak) = peak_growth(|| client.efactura().download(3_001_000_001));
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnexpectedResponse, "{error}");
+    assert!(error.to_string().contains("larger than this client accepts"), "{error}");
+    assert!(peak < 32 * MB, "peak {} MB for a 4 MB limit", peak / MB);
 }

@@ -266,10 +266,7 @@ async fn revoke_ends_the_grant_and_clears_local_tokens() {
 
 #[tokio::test]
 async fn revoke_against_a_login_wall_is_unconfirmed() {
-    let sandbox = sandbox_with(SandboxOptions {
-        revoke: RevokeBehaviour::LoginWall,
-        ..SandboxOptions::instant()
-    });
+    let sandbox = sandbox_with(SandboxOptions::instant().revoke(RevokeBehaviour::LoginWall));
     let client = logged_in(&sandbox).await;
     assert_eq!(client.oauth().revoke().await.unwrap(), Revocation::Unconfirmed);
     assert!(client.oauth().tokens().await.unwrap().is_none());

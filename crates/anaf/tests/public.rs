@@ -65,3 +65,52 @@ async fn an_invalid_cif_is_refused_before_anything_is_sent() {
     assert!(error.to_string().contains("12345678"));
     assert!(sandbox.requests().is_empty());
 }
+
+#[test]
+fn registry_facts_come_back_typed() {
+    let sandbox = sandbox();
+    let mut spec = anaf_sandbox::CompanySpec::new("29930516", "FURNIZOR INACTIV SRL");
+    spec.vat_payer = false;
+    spec.vat_on_collection = true;
+    spec.inactive = true;
+    spec.split_vat = true;
+    spec.efactura_registered = false;
+    sandbox.set_company(spec).unwrap();
+    let client = builder(&sandbox).build_blocking().unwrap();
+    let lookup = client.public().lookup_taxpayers(["RO29930516"], None).unwrap();
+    let partner = &lookup.found[0];
+    assert_eq!(partner.name, "FURNIZOR INACTIV SRL");
+    assert!(!partner.vat_payer && partner.vat_on_collection && partner.inactive && partner.split_vat);
+    assert!(!partner.efactura_registered);
+}
+
+#[tokio::test]
+async fn the_efactura_register_answers_found_and_not_found() {
+    let sandbox = sandbox();
+    let client = builder(&sandbox).build().unwrap();
+    let lookup = client
+        .public()
+        .lookup_efactura_register(["8000000000", "19"], None)
+        .await
+        .unwrap();
+    assert_eq!(lookup.found.len(), 1);
+    assert_eq!(lookup.found[0].cif, "8000000000");
+    assert!(lookup.found[0].registered_on.is_some());
+    assert_eq!(lookup.not_found, ["19"]);
+    // None known: ANAF answers 404 with the same body; still a result.
+    let none = client
+        .public()
+        .lookup_efactura_register(unknown_cifs(2), None)
+        .await
+        .unwrap();
+    assert!(none.found.is_empty());
+    assert_eq!(none.not_found.len(), 2);
+    // Two lookups back to back: the second waited for its slot instead of being refused.
+    assert!(
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.endpoint.as_deref() == Some("public.efactura_register"))
+            .all(|r| r.status != 429)
+    );
+}

@@ -1,11 +1,12 @@
-//! Download archives: `{N}.xml` plus `semnatura_{N}.xml`, a detached XML signature whose
-//! reference digest is the SHA-256 of the exact bytes of `{N}.xml` (the production form,
-//! protocol §3.7), signed with the sandbox key (RSA-SHA256).
+//! Download archives: `{N}.xml` plus `semnatura_{N}.xml`, a detached XML signature in the form
+//! ANAF's production sends (protocol §3.7): C14N 1.0, `rsa-sha1`, one `Reference URI=""`
+//! whose SHA-256 digest is over the exact bytes of `{N}.xml`, and base64 values broken into
+//! 76-character lines separated by `&#13;` and a newline (what Java's XML signature library
+//! writes). It is signed with the sandbox key, so only the sandbox's signature check accepts it.
 
 use std::io::{Cursor, Write};
 
 use aws_lc_rs::digest::{SHA256, digest};
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -24,40 +25,58 @@ pub fn sha256_b64(payload: &[u8]) -> String {
     STANDARD.encode(digest(&SHA256, payload))
 }
 
-/// A detached signature over `payload`. `SignedInfo` is written already in canonical
-/// (C14N 1.0) form, so the bytes signed are exactly what a verifier reconstructs.
-pub fn sign(payload: &[u8]) -> String {
-    let inner = format!(
+/// Base64 as Java's MIME encoder writes it into a signature: 76-character lines joined by
+/// CR LF, the CR escaped as `&#13;` by the XML writer, and the whole value set on lines of its
+/// own when it is longer than one line.
+fn base64_lines(bytes: &[u8]) -> String {
+    let encoded = STANDARD.encode(bytes);
+    if encoded.len() <= 76 {
+        return encoded;
+    }
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+        .collect();
+    format!("\n{}\n", lines.join("&#13;\n"))
+}
+
+/// The children of `SignedInfo` for a signature method and a payload.
+fn signed_info_content(method: &str, payload: &[u8]) -> String {
+    format!(
         "<CanonicalizationMethod Algorithm=\"{C14N}\"></CanonicalizationMethod>\
-         <SignatureMethod Algorithm=\"{RSA_SHA256}\"></SignatureMethod>\
+         <SignatureMethod Algorithm=\"{method}\"></SignatureMethod>\
          <Reference URI=\"\"><DigestMethod Algorithm=\"{SHA256_URI}\"></DigestMethod><DigestValue>{}</DigestValue></Reference>",
         sha256_b64(payload)
-    );
-    let canonical = format!("<SignedInfo xmlns=\"{DSIG_NS}\">{inner}</SignedInfo>");
-    let keys = keys();
-    let mut signature = vec![0u8; keys.signer.public_modulus_len()];
-    keys.signer
-        .sign(
-            &signature::RSA_PKCS1_SHA256,
-            &SystemRandom::new(),
-            canonical.as_bytes(),
-            &mut signature,
-        )
-        .expect("RSA signing with the embedded key");
+    )
+}
+
+/// The signature document around a `SignedInfo` content and its signature value.
+fn signature_document(inner: &str, value: &[u8]) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?><Signature xmlns=\"{DSIG_NS}\"><SignedInfo>{inner}</SignedInfo>\
          <SignatureValue>{}</SignatureValue><KeyInfo><X509Data><X509SubjectName>{CERT_SUBJECT}</X509SubjectName>\
          <X509Certificate>{}</X509Certificate></X509Data></KeyInfo></Signature>",
-        STANDARD.encode(&signature),
-        keys.certificate_b64
+        base64_lines(value),
+        base64_lines(&keys().certificate_der)
     )
+}
+
+/// A detached production-form signature over `payload`. `SignedInfo` is written already in
+/// canonical (C14N 1.0) form, so the bytes signed are exactly what a verifier reconstructs.
+pub fn sign(payload: &[u8]) -> String {
+    let inner = signed_info_content(RSA_SHA1, payload);
+    let canonical = format!("<SignedInfo xmlns=\"{DSIG_NS}\">{inner}</SignedInfo>");
+    let value = keys().sign_rsa_sha1(canonical.as_bytes());
+    signature_document(&inner, &value)
 }
 
 /// Checks that `signature_xml` signs exactly `payload` with the sandbox key. `Err` says why
 /// not (for the sandbox's diagnostic header; ANAF's answer only says valid or not).
 pub fn verify(payload: &[u8], signature_xml: &[u8]) -> Result<(), String> {
-    let root = crate::xml::parse(signature_xml).map_err(|e| format!("signature is not XML: {}", e.message))?;
-    if root.name != "Signature" || root.namespace.as_deref() != Some(DSIG_NS) {
+    let doc = crate::xml::parse(signature_xml).map_err(|e| format!("signature is not XML: {}", e.message))?;
+    let root = doc.root();
+    if root.name() != "Signature" || root.namespace() != Some(DSIG_NS) {
         return Err("the signature file's root is not an XMLDSig Signature".into());
     }
     let signed_info = root.child("SignedInfo").ok_or("no SignedInfo")?;
@@ -148,17 +167,58 @@ pub fn build_zip(index: u64, document: &[u8], signature: &[u8], at: DateTime<Utc
 mod tests {
     use super::*;
 
+    /// The form the sandbox signed with before it followed production: `rsa-sha256`, base64 on
+    /// one line.
+    fn sign_rsa_sha256(payload: &[u8]) -> String {
+        let inner = signed_info_content(RSA_SHA256, payload);
+        let canonical = format!("<SignedInfo xmlns=\"{DSIG_NS}\">{inner}</SignedInfo>");
+        let signer = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&keys().pkcs8).unwrap();
+        let mut value = vec![0u8; signer.public_modulus_len()];
+        signer
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                canonical.as_bytes(),
+                &mut value,
+            )
+            .unwrap();
+        signature_document(&inner, &value)
+            .replace("&#13;\n", "")
+            .replace(">\n", ">")
+            .replace("\n<", "<")
+    }
+
     #[test]
-    fn signatures_verify_and_detect_tampering() {
+    fn production_signatures_verify_and_detect_tampering() {
         let invoice = b"<Invoice>1</Invoice>";
         let signature = sign(invoice);
+        assert!(signature.contains(&format!("<SignatureMethod Algorithm=\"{RSA_SHA1}\">")));
+        assert!(signature.contains("&#13;\n"), "base64 lines end in &#13;");
         assert_eq!(verify(invoice, signature.as_bytes()), Ok(()));
         assert!(
             verify(b"<Invoice>2</Invoice>", signature.as_bytes())
                 .unwrap_err()
                 .contains("SHA-256")
         );
-        let forged = signature.replacen("<SignatureValue>", "<SignatureValue>AAAA", 1);
+        let forged = signature.replacen("<SignatureValue>\n", "<SignatureValue>\nAAAA", 1);
         assert!(verify(invoice, forged.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_earlier_rsa_sha256_form_still_verifies() {
+        let invoice = b"<Invoice>1</Invoice>";
+        let signature = sign_rsa_sha256(invoice);
+        assert!(!signature.contains("&#13;"));
+        assert_eq!(verify(invoice, signature.as_bytes()), Ok(()));
+        assert!(verify(b"<Invoice>2</Invoice>", signature.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn base64_values_are_broken_into_java_mime_lines() {
+        assert_eq!(base64_lines(b"abc"), "YWJj");
+        let long = base64_lines(&[7u8; 100]);
+        let lines: Vec<&str> = long.trim_matches('\n').split("&#13;\n").collect();
+        assert_eq!(lines.iter().map(|l| l.len()).collect::<Vec<_>>(), vec![76, 60]);
+        assert!(long.starts_with('\n') && long.ends_with('\n'));
     }
 }

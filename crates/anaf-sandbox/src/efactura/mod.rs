@@ -58,7 +58,13 @@ pub(crate) struct Upload {
     pub cif: String,
     pub standard: Standard,
     pub b2c: bool,
+    /// The document as received; empty once evicted to keep within
+    /// `SandboxOptions::max_stored_bytes` (see `evicted`).
     pub body: Bytes,
+    /// The size of the document as received.
+    pub size: usize,
+    /// Whether `body` was dropped to keep the stored bytes within the configured total.
+    pub evicted: bool,
     /// Hex SHA-256 of `body`, computed once on arrival.
     pub sha256: String,
     pub summary: Option<Summary>,
@@ -137,7 +143,8 @@ impl Store {
                 cif: u.cif.clone(),
                 standard: u.standard.as_str().to_owned(),
                 b2c: u.b2c,
-                size: u.body.len(),
+                size: u.size,
+                evicted: u.evicted,
                 sha256: u.sha256.clone(),
                 received_at: u.received_at,
                 document_number: u.summary.as_ref().and_then(|s| s.number.clone()),
@@ -180,12 +187,14 @@ pub(crate) struct Received<'a> {
     /// What ANAF reads from an invoice and the rules it fails, computed before taking the
     /// sandbox lock (parsing 10 MB is not done while every other request waits).
     pub invoice: Option<(Summary, Vec<String>)>,
+    /// For a RASP message: the `index_incarcare` it answers.
+    pub rasp_reference: Option<u64>,
 }
 
 /// The accepted document, processed. The outcome is decided at once (uploads are processed in
 /// arrival order, so "earlier upload" for the duplicate check is well defined) and revealed
 /// when the processing delay has passed.
-pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Received<'_>, root: &xml::Element) -> u64 {
+pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Received<'_>) -> u64 {
     let Received {
         env,
         cif,
@@ -195,6 +204,7 @@ pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Receiv
         sha256,
         at: received_at,
         invoice,
+        rasp_reference,
     } = received;
     let index = state.efactura.next_upload();
     let final_at = received_at + chrono::Duration::from_std(shared.options.processing_delay).unwrap_or_default();
@@ -206,6 +216,8 @@ pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Receiv
         cif: cif.to_owned(),
         standard,
         b2c: flags.b2c,
+        size: body.len(),
+        evicted: false,
         body,
         sha256,
         summary: None,
@@ -214,11 +226,17 @@ pub(crate) fn accept(state: &mut SandboxState, shared: &Shared, received: Receiv
         parties: vec![cif.to_owned()],
     };
     match invoice {
-        _ if standard == Standard::Rasp => accept_rasp(state, env, &mut upload, root, listed_at),
+        _ if standard == Standard::Rasp => accept_rasp(state, env, &mut upload, rasp_reference, listed_at),
         Some((summary, errors)) => accept_invoice(state, env, &mut upload, flags, summary, errors, listed_at),
         None => upload.outcome = Outcome::RejectedXml,
     }
+    let size = upload.size;
     state.efactura.uploads.insert((env, index), upload);
+    state.remember_body(
+        crate::state::BodyKey::Efactura(env, index),
+        size,
+        shared.options.max_stored_bytes,
+    );
     index
 }
 
@@ -355,11 +373,19 @@ fn accept_invoice(
         );
         upload.outcome = Outcome::Nok(errors);
     }
+    // The lines served the rules; a stored upload keeps only their count.
+    let mut summary = summary;
+    summary.lines = Vec::new();
     upload.summary = Some(summary);
 }
 
-fn accept_rasp(state: &mut SandboxState, env: Env, upload: &mut Upload, root: &xml::Element, listed_at: DateTime<Utc>) {
-    let referenced = root.attr("index_incarcare").and_then(|v| v.trim().parse::<u64>().ok());
+fn accept_rasp(
+    state: &mut SandboxState,
+    env: Env,
+    upload: &mut Upload,
+    referenced: Option<u64>,
+    listed_at: DateTime<Utc>,
+) {
     let invoice = referenced
         .and_then(|i| state.efactura.uploads.get(&(env, i)))
         .filter(|u| u.outcome == Outcome::Ok);
@@ -522,19 +548,21 @@ async fn handle_upload(
     // The body is hashed, parsed and read before the sandbox lock is taken: 10 MB of XML is not
     // parsed while every other request waits.
     let sha256 = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body.bytes));
-    let parsed = xml::parse(&body.bytes);
-    let invoice = match &parsed {
-        Ok(root)
-            if standard != Standard::Rasp
-                && root_mismatch(root, standard.root()).is_none()
-                && root.has_element_children() =>
-        {
+    // What the checks below need from the tree; the tree itself is gone before the lock.
+    let mut invoice = None;
+    let mut rasp_reference = None;
+    let parsed = xml::parse(&body.bytes).map(|doc| {
+        let root = doc.root();
+        let mismatch = root_mismatch(root, standard.root());
+        if standard == Standard::Rasp {
+            rasp_reference = root.attr("index_incarcare").and_then(|v| v.trim().parse::<u64>().ok());
+        } else if mismatch.is_none() && root.has_element_children() {
             let summary = summarize(root);
             let errors = business_errors(&summary);
-            Some((summary, errors))
+            invoice = Some((summary, errors));
         }
-        _ => None,
-    };
+        mismatch
+    });
     let mut state = shared.lock();
     match state.cif_right(caller, cif) {
         Ok(()) => {}
@@ -549,11 +577,11 @@ async fn handle_upload(
             &format!("CIF introdus= {cif} nu este inregistrat in Registrul RO e-Factura executari silite"),
         );
     }
-    let root = match parsed {
-        Ok(root) => root,
+    let mismatch = match parsed {
+        Ok(mismatch) => mismatch,
         Err(e) => return upload_error(now, &format!("Fisierul transmis nu este valid. {} ", e.sax_text())),
     };
-    if let Some(problem) = root_mismatch(&root, standard.root()) {
+    if let Some(problem) = mismatch {
         let (line, column) = root_position(&body.bytes);
         return upload_error(
             now,
@@ -583,8 +611,9 @@ async fn handle_upload(
         sha256,
         at: now,
         invoice,
+        rasp_reference,
     };
-    let index = accept(&mut state, shared, received, &root);
+    let index = accept(&mut state, shared, received);
     upload_ok(now, index)
 }
 
@@ -932,6 +961,20 @@ pub(crate) async fn download(
             DOWNLOAD_TITLE,
         );
     }
+    // A document evicted to keep within `max_stored_bytes` is answered like one ANAF has no
+    // file for (its state and messages stay).
+    let evicted = matches!(download.payload, Payload::Original)
+        && state
+            .efactura
+            .uploads
+            .get(&(env, download.upload_index))
+            .is_none_or(|u| u.evicted);
+    if evicted {
+        return eroare(
+            &format!("Pentru id={id} nu exista inregistrata nici o factura"),
+            DOWNLOAD_TITLE,
+        );
+    }
     let limit = shared.options.daily_limits.efactura_download;
     if let Err(limit) = state.counters.take_daily(Scope::EfacturaDownload(env, id), limit, now) {
         return eroare(
@@ -999,15 +1042,16 @@ fn check_for_rendering(standard: &str, body: &crate::body::CappedBody, validate:
     if body.too_large(VALIDATION_LIMIT) {
         return Err(vec!["Marime fisier transmis mai mare de 5 MB.".into()]);
     }
-    let root =
+    let doc =
         xml::parse(&body.bytes).map_err(|e| vec![format!("Fisierul transmis nu este valid. {} ", e.sax_text())])?;
-    if let Some(problem) = root_mismatch(&root, expected) {
+    let root = doc.root();
+    if let Some(problem) = root_mismatch(root, expected) {
         let (line, column) = root_position(&body.bytes);
         return Err(vec![format!(
             "Fisierul transmis nu este valid. org.xml.sax.SAXParseException; lineNumber: {line}; columnNumber: {column}; {problem} "
         )]);
     }
-    let summary = summarize(&root);
+    let summary = summarize(root);
     if validate {
         let errors = business_errors(&summary);
         if !errors.is_empty() {
@@ -1128,24 +1172,19 @@ pub(crate) async fn verify_signature(multipart: Result<Multipart, MultipartRejec
     let (Some(file), Some(signature)) = (file, signature) else {
         return bad_request();
     };
-    let is_einvoice = xml::parse(&file).is_ok_and(|root| {
+    let is_einvoice = xml::parse(&file).is_ok_and(|doc| {
         matches!(
-            root.name.as_str(),
+            doc.root().name(),
             "Invoice" | "CreditNote" | "CrossIndustryInvoice" | "header"
         )
     });
     if !is_einvoice || xml::parse(&signature).is_err() {
         return bad_request();
     }
+    // ANAF's answer says valid or not, nothing more (why not is `archive::verify`'s business).
     match archive::verify(&file, &signature) {
         Ok(()) => json_200(json!({"msg": SIGNATURE_VALID})),
-        Err(reason) => {
-            let mut response = json_200(json!({"msg": SIGNATURE_INVALID}));
-            if let Ok(value) = axum::http::HeaderValue::from_str(&reason) {
-                response.headers_mut().insert("x-sandbox-reason", value);
-            }
-            response
-        }
+        Err(_) => json_200(json!({"msg": SIGNATURE_INVALID})),
     }
 }
 
@@ -1154,12 +1193,11 @@ pub(crate) async fn verify_signature(multipart: Result<Multipart, MultipartRejec
 pub(crate) fn seed_received(
     state: &mut SandboxState,
     now: DateTime<Utc>,
-    env: Env,
-    buyer_cif: &str,
+    request: &crate::admin::SeedRequest,
     supplier_cif: &str,
-    count: u32,
-    days_back: u32,
+    max_stored_bytes: u64,
 ) -> Vec<u64> {
+    let (env, buyer_cif, count, days_back) = (request.env, request.cif.as_str(), request.count, request.days_back);
     let span = chrono::Duration::days(i64::from(days_back));
     let mut indexes = Vec::with_capacity(count as usize);
     for n in 0..count {
@@ -1175,8 +1213,9 @@ pub(crate) fn seed_received(
         );
         spec.issue_date = at.format("%Y-%m-%d").to_string();
         let xml_text = crate::samples::invoice_xml(&spec);
-        let root = xml::parse(xml_text.as_bytes()).expect("sample invoices are well-formed");
-        let summary = summarize(&root);
+        let doc = xml::parse(xml_text.as_bytes()).expect("sample invoices are well-formed");
+        let mut summary = summarize(doc.root());
+        summary.lines = Vec::new();
         let sha256 = hex::encode(aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
             xml_text.as_bytes(),
@@ -1225,6 +1264,8 @@ pub(crate) fn seed_received(
                 cif: supplier_cif.to_owned(),
                 standard: Standard::Ubl,
                 b2c: false,
+                size: xml_text.len(),
+                evicted: false,
                 body: Bytes::from(xml_text),
                 sha256,
                 summary: Some(summary),
@@ -1233,6 +1274,8 @@ pub(crate) fn seed_received(
                 parties: vec![supplier_cif.to_owned(), buyer_cif.to_owned()],
             },
         );
+        let size = state.efactura.uploads[&(env, index)].size;
+        state.remember_body(crate::state::BodyKey::Efactura(env, index), size, max_stored_bytes);
         indexes.push(index);
     }
     indexes

@@ -77,6 +77,12 @@ fn rows(summary: &Summary, validated: bool) -> Vec<(f32, String)> {
             ),
         ));
     }
+    if summary.line_count > summary.lines.len() {
+        rows.push((
+            10.0,
+            format!("... inca {} linii", summary.line_count - summary.lines.len()),
+        ));
+    }
     rows.push((10.0, String::new()));
     rows.push((10.0, format!("Total TVA: {}", or_dash(&summary.tax_amount))));
     rows.push((
