@@ -227,10 +227,12 @@ impl ClientBuilder {
     /// later, a refresh token that stopped working, a logout. Every client sharing the store
     /// hears about changes made through any of them.
     ///
-    /// Hooks run on a thread of the runtime's blocking pool: never on an async worker, never
-    /// with a lock of the client held, one event at a time in the order of the changes. A
-    /// hook may block briefly (a database write); it must not call the blocking API (that is
-    /// refused from library threads) and should not start a refresh.
+    /// Hooks run on a thread of the runtime's blocking pool, one event at a time in the order
+    /// of the changes, shortly after the change: never on an async worker, never with a lock
+    /// of the client held, and no call waits for them (so a hook that hands work to a UI
+    /// thread cannot deadlock a call made from that thread). A client dropped right after a
+    /// change still hears about it. A hook may block (a database write); it must not call the
+    /// blocking API (that is refused on library threads).
     pub fn on_token_event(mut self, hook: impl Fn(&TokenEvent) + Send + Sync + 'static) -> Self {
         self.hooks.push(Arc::new(hook));
         self
@@ -448,7 +450,7 @@ impl Client {
                 generation,
                 save_due,
             } => {
-                if save_due && let Err(e) = tokens.flush().await {
+                if save_due && let Err(e) = tokens.flush(false).await {
                     tracing::debug!(kind = %e.kind(), "the tokens still cannot be saved");
                 }
                 return Ok((token, generation));
@@ -457,9 +459,14 @@ impl Client {
                 current,
                 generation,
                 login_required: Some(error),
+                recheck_due,
                 ..
             } => {
-                // Refreshing is pointless: use the token while it lasts, then say why not.
+                // Refreshing is pointless. Another program sharing the store may have logged
+                // in since; otherwise use the token while it lasts, then say why not.
+                if recheck_due && tokens.recheck_store().await.unwrap_or(false) {
+                    return Box::pin(self.access_token()).await;
+                }
                 if current.expires_at > chrono::Utc::now() {
                     return Ok((current.access_token, generation));
                 }

@@ -1,12 +1,11 @@
 //! Where the client talks to and as whom: environment, base URLs, the registered application.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use url::Url;
 
-use crate::error::{Error, ErrorKind, unknown_code};
+use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
 /// ANAF's two API environments. They share the identity provider (one token works for both)
@@ -35,16 +34,7 @@ impl Environment {
     }
 }
 
-impl FromStr for Environment {
-    type Err = Error;
-
-    fn from_str(code: &str) -> Result<Environment, Error> {
-        [Environment::Test, Environment::Prod]
-            .into_iter()
-            .find(|e| e.code() == code)
-            .ok_or_else(|| unknown_code("environment", code))
-    }
-}
+parse_codes!(Environment, "environment", [Environment::Test, Environment::Prod]);
 
 /// The three ANAF hosts. [`Endpoints::single`] points all three at one server (the sandbox).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -180,16 +180,11 @@ impl LimitScope {
     }
 }
 
-impl FromStr for LimitScope {
-    type Err = Error;
-
-    fn from_str(code: &str) -> Result<LimitScope, Error> {
-        [LimitScope::Message, LimitScope::Cif, LimitScope::User]
-            .into_iter()
-            .find(|scope| scope.code() == code)
-            .ok_or_else(|| unknown_code("limit scope", code))
-    }
-}
+parse_codes!(
+    LimitScope,
+    "limit scope",
+    [LimitScope::Message, LimitScope::Cif, LimitScope::User]
+);
 
 /// An error from the client. Cheap to move (one box) and to clone; never holds a secret.
 #[derive(Clone)]

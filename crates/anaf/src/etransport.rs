@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cif::Cif;
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, LimitScope, from_anaf_text, unknown_code};
+use crate::error::{Error, ErrorKind, LimitScope, from_anaf_text};
 use crate::transport::Call;
 
 /// A UIT (Unic Identificator de Transport): 14 characters from digits and capitals without
@@ -98,15 +98,12 @@ impl SchemaVersion {
     }
 }
 
-impl FromStr for SchemaVersion {
-    type Err = Error;
-    fn from_str(text: &str) -> Result<SchemaVersion, Error> {
-        [SchemaVersion::V1, SchemaVersion::V2]
-            .into_iter()
-            .find(|v| v.code() == text || v.wire() == text)
-            .ok_or_else(|| unknown_code("schema version", text))
-    }
-}
+parse_codes!(
+    SchemaVersion,
+    "schema version",
+    [SchemaVersion::V1, SchemaVersion::V2],
+    |v| v.wire()
+);
 
 /// ANAF's receipt for a declaration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

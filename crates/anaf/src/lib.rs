@@ -21,6 +21,26 @@
 //! Cargo feature `desktop-login` (on by default): [`OAuth::login_interactive`] and its HTTPS
 //! loopback listener. Server programs can build with `default-features = false`.
 
+/// `FromStr` for a code-like enum: its `code()`, or the other spelling `alias` gives (ANAF's
+/// own value, e.g. `UBL` for `Standard::Ubl`).
+macro_rules! parse_codes {
+    ($ty:ty, $what:literal, [$($variant:expr),+ $(,)?]) => {
+        parse_codes!($ty, $what, [$($variant),+], |v| v.code());
+    };
+    ($ty:ty, $what:literal, [$($variant:expr),+ $(,)?], |$v:ident| $alias:expr) => {
+        impl std::str::FromStr for $ty {
+            type Err = crate::error::Error;
+
+            fn from_str(text: &str) -> Result<$ty, crate::error::Error> {
+                [$($variant),+]
+                    .into_iter()
+                    .find(|$v| $v.code() == text || $alias == text)
+                    .ok_or_else(|| crate::error::unknown_code($what, text))
+            }
+        }
+    };
+}
+
 mod anaf_xml;
 pub mod blocking;
 mod cancel;

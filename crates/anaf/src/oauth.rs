@@ -4,7 +4,6 @@
 //! The `oauth2` crate builds and parses the standard messages; ANAF's specifics are the
 //! `token_content_type=jwt` parameter on the authorize and token requests, and the rotation.
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use tracing::Instrument;
 
 use crate::client::Client;
 use crate::config::Application;
-use crate::error::{Error, ErrorKind, unknown_code};
+use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::tokens::{TokenChange, TokenSet, TokenStatus, Trigger};
 
@@ -52,16 +51,11 @@ impl Revocation {
     }
 }
 
-impl FromStr for Revocation {
-    type Err = Error;
-
-    fn from_str(code: &str) -> Result<Revocation, Error> {
-        [Revocation::Confirmed, Revocation::Unconfirmed]
-            .into_iter()
-            .find(|r| r.code() == code)
-            .ok_or_else(|| unknown_code("revocation outcome", code))
-    }
-}
+parse_codes!(
+    Revocation,
+    "revocation outcome",
+    [Revocation::Confirmed, Revocation::Unconfirmed]
+);
 
 /// The OAuth operations of a [`Client`]. Owns a clone of the client (cheap).
 #[derive(Clone, Debug)]
@@ -333,10 +327,9 @@ impl OAuth {
     /// refresh stopped (`TokenStatus::login_required`). If the store refuses the new pair the
     /// error says so; the pair is in use anyway and its save is retried on later calls.
     pub async fn refresh(&self) -> Result<TokenSet, Error> {
-        let tokens = &self.client.inner.tokens;
-        let status = tokens.status().await?;
-        let used = tokens.tokens().await?.map(|t| t.access_token);
-        let renewal = self.client.renew(status.generation, used, Trigger::Explicit).await?;
+        let (current, generation) = self.client.inner.tokens.current().await?;
+        let used = current.map(|t| t.access_token);
+        let renewal = self.client.renew(generation, used, Trigger::Explicit).await?;
         match renewal.save_error {
             None => Ok(renewal.tokens),
             Some(error) => Err(error.with_hint(
@@ -389,7 +382,7 @@ impl OAuth {
 
     /// The current tokens, if any (loaded from the store the first time).
     pub async fn tokens(&self) -> Result<Option<TokenSet>, Error> {
-        self.client.inner.tokens.tokens().await
+        Ok(self.client.inner.tokens.current().await?.0)
     }
 
     /// Where the login stands: tokens present and their expiry, an unsaved pair, a refresh
@@ -413,7 +406,7 @@ impl OAuth {
     /// Saves tokens the store refused earlier, now (the client also retries on its own before
     /// calls). Does nothing when everything is saved.
     pub async fn save_tokens(&self) -> Result<(), Error> {
-        self.client.inner.tokens.flush().await
+        self.client.inner.tokens.flush(true).await
     }
 }
 

@@ -314,7 +314,8 @@ pub(crate) fn redirect_error(status: u16, location: Option<&str>) -> Error {
 
 /// Reads a body of at most `cap` bytes into one buffer sized from Content-Length (no
 /// regrowth: a download costs its size once). A larger or endless body is cut off with an
-/// error as soon as it passes the cap.
+/// error as soon as it passes the cap. The buffer made up front is at most 16 MiB (above
+/// ANAF's largest answer), so an announced size that never arrives costs little.
 pub(crate) async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Bytes, Error> {
     let status = response.status().as_u16();
     let too_large = |size: String| {
@@ -329,7 +330,7 @@ pub(crate) async fn read_body(mut response: reqwest::Response, cap: usize) -> Re
     if announced > cap as u64 {
         return Err(too_large(format!("{announced} bytes announced")));
     }
-    let mut buffer = BytesMut::with_capacity(announced as usize);
+    let mut buffer = BytesMut::with_capacity(announced.min(16 << 20) as usize);
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if buffer.len() + chunk.len() > cap {
             return Err(too_large(format!("more than {cap} bytes sent")));
@@ -509,6 +510,16 @@ mod tests {
             assert!(largest(attempt) <= Duration::from_millis(300));
         }
         assert!(largest(5) > Duration::from_millis(270));
+    }
+
+    #[test]
+    fn backoff_of_durations_beyond_the_calendar_does_not_panic() {
+        let policy = RetryPolicy::default()
+            .initial_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        for attempt in 0..70 {
+            let _ = policy.backoff(attempt);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -43,14 +43,37 @@ impl Heard {
     fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
+
+    /// Waits until the hooks heard exactly `expected` (hooks run after the call returns, in
+    /// order), then forgets it.
+    async fn expect(&self, expected: &[&str]) {
+        let heard = self.0.clone();
+        let got = eventually(&format!("the hooks hear {expected:?}"), || {
+            let got = heard.lock().unwrap().clone();
+            (got.len() >= expected.len()).then_some(got)
+        })
+        .await;
+        assert_eq!(got, expected);
+        self.take();
+    }
 }
 
 /// A callback store over one slot whose saves fail while `failing` is set.
 fn flaky_store(slot: Arc<Mutex<Option<TokenSet>>>, failing: Arc<AtomicBool>) -> CallbackTokenStore {
+    flaky_store_counting(slot, failing, Arc::default())
+}
+
+/// [`flaky_store`] counting the saves attempted.
+fn flaky_store_counting(
+    slot: Arc<Mutex<Option<TokenSet>>>,
+    failing: Arc<AtomicBool>,
+    attempts: Arc<AtomicUsize>,
+) -> CallbackTokenStore {
     let load_from = slot.clone();
     CallbackTokenStore::new(
         move || Ok(load_from.lock().unwrap().clone()),
         move |tokens| {
+            attempts.fetch_add(1, Ordering::SeqCst);
             if failing.load(Ordering::SeqCst) {
                 return Err("the database is down".into());
             }
@@ -65,23 +88,24 @@ async fn a_rotated_pair_the_store_refused_is_saved_on_the_next_call_and_reported
     let sandbox = sandbox();
     let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
     let failing = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
     let heard = Heard::default();
     let client = logged_in_with(
         &sandbox,
         builder(&sandbox)
-            .token_store(flaky_store(slot.clone(), failing.clone()))
+            .token_store(flaky_store_counting(slot.clone(), failing.clone(), attempts.clone()))
             .on_token_event(heard.hook()),
     )
     .await;
     age_tokens(&client).await;
     let spent = slot.lock().unwrap().clone().unwrap();
-    heard.take();
+    heard.expect(&["changed:login:saved", "changed:set:saved"]).await;
 
     failing.store(true, Ordering::SeqCst);
     // The refresh happens, the save fails: the call still goes through with the new token.
     assert!(client.hello("during").await.unwrap().starts_with("Hello, during"));
     assert_eq!(refreshes(&sandbox), 1);
-    assert_eq!(heard.take(), ["changed:refresh:unsaved", "save_failed"]);
+    heard.expect(&["changed:refresh:unsaved", "save_failed"]).await;
     let status = client.oauth().token_status().await.unwrap();
     assert!(status.unsaved && status.logged_in);
     assert_eq!(
@@ -92,15 +116,22 @@ async fn a_rotated_pair_the_store_refused_is_saved_on_the_next_call_and_reported
     let in_memory = client.oauth().tokens().await.unwrap().unwrap();
     assert_ne!(in_memory.refresh_token, spent.refresh_token);
 
-    // Still failing: calls go on, and the failure is not reported again for every call.
-    client.hello("still failing").await.unwrap();
-    assert!(heard.take().is_empty());
+    // The next call retries the save at once; later ones at most once a second. Still
+    // failing: the calls go on, and the failure is not reported again.
+    let before = attempts.load(Ordering::SeqCst);
+    client.hello("next").await.unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), before + 1, "retried on the next call");
+    client.hello("same second").await.unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), before + 1, "not on every call");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client.hello("a second later").await.unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), before + 2);
 
     failing.store(false, Ordering::SeqCst);
-    // Saves are retried at most once a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     client.hello("after").await.unwrap();
-    assert_eq!(heard.take(), ["saved"]);
+    // Hooks hear in order: had the failures been reported again, they would come first.
+    heard.expect(&["saved"]).await;
     assert_eq!(
         slot.lock().unwrap().as_ref(),
         Some(&in_memory),
@@ -115,6 +146,59 @@ async fn a_rotated_pair_the_store_refused_is_saved_on_the_next_call_and_reported
         .build()
         .unwrap();
     next_run.oauth().refresh().await.unwrap();
+}
+
+#[tokio::test]
+async fn many_calls_at_once_make_one_save_attempt() {
+    let sandbox = sandbox();
+    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
+    let failing = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let client = logged_in_with(
+        &sandbox,
+        builder(&sandbox).token_store(flaky_store_counting(slot, failing.clone(), attempts.clone())),
+    )
+    .await;
+    failing.store(true, Ordering::SeqCst);
+    let _ = client.oauth().refresh().await.unwrap_err();
+    let before = attempts.load(Ordering::SeqCst);
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.hello(&format!("c{i}")).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(attempts.load(Ordering::SeqCst), before + 1, "one retry for all of them");
+}
+
+#[tokio::test]
+async fn a_refresh_after_a_refused_save_spends_the_unsaved_pair() {
+    let sandbox = sandbox();
+    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
+    let failing = Arc::new(AtomicBool::new(false));
+    let client = logged_in_with(
+        &sandbox,
+        builder(&sandbox).token_store(flaky_store(slot.clone(), failing.clone())),
+    )
+    .await;
+    failing.store(true, Ordering::SeqCst);
+    let _ = client.oauth().refresh().await.unwrap_err();
+    // The store holds the spent pair, memory the live one: the next refresh must use the
+    // live one (the spent one would be refused, and the user told to log in again).
+    let _ = client.oauth().refresh().await.unwrap_err();
+    assert_eq!(refreshes(&sandbox), 2);
+    assert!(!client.oauth().token_status().await.unwrap().login_required);
+    failing.store(false, Ordering::SeqCst);
+    client.oauth().save_tokens().await.unwrap();
+    let stored = slot.lock().unwrap().clone();
+    assert_eq!(stored, client.oauth().tokens().await.unwrap());
+    // And it works.
+    age_tokens(&client).await;
+    client.hello("x").await.unwrap();
+    assert_eq!(refreshes(&sandbox), 3);
 }
 
 #[tokio::test]
@@ -247,7 +331,7 @@ async fn blocking_hooks_and_lock_callbacks_do_not_stall_other_calls() {
 }
 
 #[tokio::test]
-async fn hooks_run_off_the_workers_and_may_not_call_the_blocking_api() {
+async fn hooks_may_not_call_the_blocking_api() {
     let sandbox = sandbox();
     let outcome: Arc<Mutex<Option<anaf::Error>>> = Arc::default();
     let seen = outcome.clone();
@@ -265,7 +349,7 @@ async fn hooks_run_off_the_workers_and_may_not_call_the_blocking_api() {
         .unwrap();
     *blocking_slot.lock().unwrap() = Some(anaf::blocking::Client::new(client.clone()));
     client.oauth().exchange_code(&code(&sandbox)).await.unwrap();
-    let error = outcome.lock().unwrap().take().expect("the hook ran and was refused");
+    let error = eventually("the hook ran", || outcome.lock().unwrap().take()).await;
     assert_eq!((error.kind(), error.field()), (ErrorKind::InvalidInput, Some("thread")));
     assert!(error.to_string().contains("callback"), "{error}");
 }
@@ -446,6 +530,7 @@ async fn set_clear_and_revoke_take_the_refresh_locks() {
         };
         // Give the operation every chance to run ahead (it must not).
         tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!operation_done.is_finished(), "{operation} waited for the refresh");
         go.send(()).unwrap();
         refreshing.await.unwrap().unwrap();
         operation_done.await.unwrap().unwrap();
@@ -486,18 +571,19 @@ async fn a_refresh_answer_lost_after_anaf_rotated_says_log_in_again_once() {
     let error = client.hello("x").await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unauthorized, "{error}");
     assert!(error.hint().unwrap().contains("log in again"), "{error}");
+    assert!(error.to_string().contains("answer was lost"), "{error}");
     // Asked once more with the same token (in case ANAF never saw the first): refused.
     // Token requests: the login, the lost refresh, the second try.
     assert_eq!(requests_to(&sandbox, "oauth.token"), 3);
-    assert_eq!(heard.take(), ["login_required"]);
+    heard.expect(&["login_required"]).await;
     assert!(client.oauth().token_status().await.unwrap().login_required);
-    // Later calls say the same without trying again, and without telling the hooks again.
+    // Later calls say the same without trying again.
     let again = client.hello("y").await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Unauthorized);
     assert_eq!(requests_to(&sandbox, "oauth.token"), 3, "no more refresh attempts");
-    assert!(heard.take().is_empty());
-    // A new login ends the state.
+    // A new login ends the state; the hooks heard "login required" only once before it.
     client.oauth().exchange_code(&code(&sandbox)).await.unwrap();
+    heard.expect(&["changed:login:saved"]).await;
     assert!(!client.oauth().token_status().await.unwrap().login_required);
     client.hello("z").await.unwrap();
 }
@@ -535,5 +621,107 @@ async fn token_events_tell_a_login_from_a_rotation() {
     .await;
     client.oauth().refresh().await.unwrap();
     client.oauth().clear_tokens().await.unwrap();
-    assert_eq!(*changes.lock().unwrap(), [TokenChange::Login, TokenChange::Refresh]);
+    let changes = eventually("both changes are heard", || {
+        let changes = changes.lock().unwrap().clone();
+        (changes.len() >= 2).then_some(changes)
+    })
+    .await;
+    assert_eq!(changes, [TokenChange::Login, TokenChange::Refresh]);
+}
+
+#[tokio::test]
+async fn a_new_login_saved_by_another_program_ends_login_required() {
+    let sandbox = sandbox();
+    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
+    let client = logged_in_with(
+        &sandbox,
+        builder(&sandbox).token_store(flaky_store(slot.clone(), Arc::default())),
+    )
+    .await;
+    age_tokens(&client).await;
+    sandbox
+        .inject_fault(FaultSpec {
+            endpoint: "oauth.token".into(),
+            fault: Fault::AcceptThenDrop,
+            times: Some(1),
+        })
+        .unwrap();
+    assert_eq!(client.hello("x").await.unwrap_err().kind(), ErrorKind::Unauthorized);
+    // Another program sharing the store logs the user in again.
+    let other = builder(&sandbox).build().unwrap();
+    let new_login = other.oauth().exchange_code(&code(&sandbox)).await.unwrap();
+    *slot.lock().unwrap() = Some(new_login.clone());
+    // The store is looked at again at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(client.hello("y").await.unwrap().starts_with("Hello, y"));
+    assert_eq!(client.oauth().tokens().await.unwrap(), Some(new_login));
+    assert!(!client.oauth().token_status().await.unwrap().login_required);
+}
+
+#[tokio::test]
+async fn callback_stores_with_one_sharing_key_refresh_once() {
+    let sandbox = sandbox();
+    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
+    // A program that makes a new client, and a new store, for each operation.
+    let client_for_one_operation = || {
+        builder(&sandbox)
+            .token_store(flaky_store(slot.clone(), Arc::default()).with_sharing_key("erp-db:company-1"))
+            .build()
+            .unwrap()
+    };
+    let first = client_for_one_operation();
+    first.oauth().exchange_code(&code(&sandbox)).await.unwrap();
+    let second = client_for_one_operation();
+    age_tokens(&first).await;
+    let (a, b) = tokio::join!(first.hello("a"), second.hello("b"));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(refreshes(&sandbox), 1);
+}
+
+/// A runtime shut down in the middle of a refresh (a host unloading the library) still
+/// releases the store's lock: no later change in the process waits for it forever.
+#[test]
+fn a_refresh_dropped_with_its_runtime_releases_the_store_lock() {
+    let sandbox = sandbox();
+    let locks = Arc::new(AtomicUsize::new(0));
+    let unlocks = Arc::new(AtomicUsize::new(0));
+    let (l, u) = (locks.clone(), unlocks.clone());
+    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
+    let store = Arc::new(flaky_store(slot, Arc::default()).with_lock(
+        move || {
+            l.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        },
+        move || {
+            u.fetch_add(1, Ordering::SeqCst);
+        },
+    ));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = builder(&sandbox).shared_token_store(store).build().unwrap();
+    runtime.block_on(async {
+        client.oauth().exchange_code(&code(&sandbox)).await.unwrap();
+        age_tokens(&client).await;
+    });
+    sandbox
+        .inject_fault(FaultSpec {
+            endpoint: "oauth.token".into(),
+            fault: Fault::Latency { ms: 5_000 },
+            times: Some(1),
+        })
+        .unwrap();
+    let refreshing = client.clone();
+    runtime.spawn(async move { refreshing.oauth().refresh().await });
+    // Wait until the refresh holds the lock, then pull the runtime away.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while locks.load(Ordering::SeqCst) <= unlocks.load(Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline, "the refresh never took the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    assert_eq!(
+        locks.load(Ordering::SeqCst),
+        unlocks.load(Ordering::SeqCst),
+        "every lock released"
+    );
 }

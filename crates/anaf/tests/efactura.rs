@@ -813,7 +813,45 @@ async fn the_stream_goes_on_past_an_empty_page_while_anaf_says_more_follow() {
     assert!(empty.messages.is_empty());
     let third = stream.next_page().await.unwrap().expect("page 3 is read");
     assert_eq!((third.page, third.messages.len()), (3, 200));
-    assert!(stream.next_page().await.unwrap().is_none());
+    // 700 returned of the 1200 ANAF counts: the pages are read again, and the 500 the empty
+    // page hid come back (the others are not repeated).
+    let mut again = 0;
+    while let Some(page) = stream.next_page().await.unwrap() {
+        again += page.messages.len();
+    }
+    assert_eq!(again, 500);
+}
+
+#[tokio::test]
+async fn a_message_indexed_onto_a_page_already_read_is_found_by_a_second_reading() {
+    let sandbox = sandbox();
+    let client = logged_in(&sandbox).await;
+    seed(&sandbox, 600);
+    let now = chrono::Utc::now();
+    let mut stream = client
+        .efactura()
+        .messages(CIF, now - chrono::Duration::days(20), Some(now), None);
+    let mut all = Vec::new();
+    for _ in 0..500 {
+        all.push(stream.next().await.unwrap().unwrap());
+    }
+    // Two messages are indexed now with dates inside page 1 (newest first), which is read.
+    sandbox
+        .seed_received_invoices(&SeedRequest {
+            cif: CIF.into(),
+            count: 3,
+            supplier_cif: None,
+            days_back: 2,
+            env: anaf_sandbox::Env::Test,
+        })
+        .unwrap();
+    while let Some(message) = stream.next().await.unwrap() {
+        all.push(message);
+    }
+    let unique: std::collections::HashSet<u64> = all.iter().map(|m| m.id).collect();
+    assert_eq!(all.len(), unique.len(), "nothing twice");
+    // 600 + the two inside the window (the third is dated after its end).
+    assert_eq!(all.len(), 602);
 }
 
 #[tokio::test]

@@ -118,7 +118,11 @@ async fn refresh_rotates_and_tells_the_hook() {
     let after = client.oauth().refresh().await.unwrap();
     assert_ne!(after.access_token, before.access_token);
     assert_ne!(after.refresh_token, before.refresh_token);
-    let seen = seen.lock().unwrap().clone();
+    let seen = eventually("the hook hears the login and the refresh", || {
+        let seen = seen.lock().unwrap().clone();
+        (seen.len() >= 2).then_some(seen)
+    })
+    .await;
     assert_eq!(seen.len(), 2, "login and refresh");
     assert_eq!(seen[1], after);
     assert_eq!(refreshes(&sandbox), 1);

@@ -104,6 +104,16 @@ async fn a_full_run_leaks_no_secret() {
     ));
     debug.push(format!("{client:?} {:?}", client.oauth().tokens().await.unwrap()));
     debug.push(format!("{:?}", client.oauth().revoke().await.unwrap()));
+    // Hooks run after the calls: wait for the last event (the logout) to be heard.
+    eventually("the logout is heard", || {
+        events
+            .lock()
+            .unwrap()
+            .last()
+            .filter(|e| e.contains("\"cleared\""))
+            .map(|_| ())
+    })
+    .await;
 
     for tokens in rotated.lock().unwrap().iter() {
         secrets.push(tokens.access_token.expose().to_owned());

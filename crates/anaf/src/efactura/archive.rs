@@ -53,6 +53,16 @@ impl Serialize for Archive {
     }
 }
 
+/// The first entry names, for an error message (an archive can hold a million).
+fn listing(names: &[String]) -> String {
+    let shown: Vec<String> = names.iter().take(5).map(|n| crate::error::shown(n)).collect();
+    match names.len() {
+        0 => "no entries".to_owned(),
+        n if n > shown.len() => format!("{} and {} more", shown.join(", "), n - shown.len()),
+        _ => shown.join(", "),
+    }
+}
+
 fn bad_zip(message: impl Into<String>) -> Error {
     Error::invalid_input("zip", message)
 }
@@ -73,12 +83,17 @@ impl Archive {
             .iter()
             .find(|n| n.starts_with("semnatura_") && n.ends_with(".xml"))
             .cloned()
-            .ok_or_else(|| bad_zip(format!("no semnatura_*.xml in the archive (it holds {names:?})")))?;
+            .ok_or_else(|| {
+                bad_zip(format!(
+                    "no semnatura_*.xml in the archive (it holds {})",
+                    listing(&names)
+                ))
+            })?;
         let document_name = names
             .iter()
             .find(|n| n.ends_with(".xml") && **n != signature_name)
             .cloned()
-            .ok_or_else(|| bad_zip(format!("no document in the archive (it holds {names:?})")))?;
+            .ok_or_else(|| bad_zip(format!("no document in the archive (it holds {})", listing(&names))))?;
         let upload_id = document_name.strip_suffix(".xml").and_then(|n| n.parse().ok());
         Ok(Archive {
             zip,

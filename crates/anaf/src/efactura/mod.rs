@@ -530,12 +530,14 @@ fn parse_validation(body: &Bytes) -> Result<ValidationReport, Error> {
 
 /// Messages of an interval, fetched page by page as they are consumed.
 ///
-/// Nothing is lost and nothing is repeated: the window is fixed on the first page (so pages
-/// do not shift while being read), a message ANAF indexes late and pushes onto a later page
-/// is returned once (ids are de-duplicated across pages), and an empty page in the middle
-/// does not end the stream while ANAF's `numar_total_pagini` says more follow. When ANAF
-/// refuses the start as older than its 60 days, the start moves later by minutes (never a
-/// whole day) and [`MessageStream::effective_start`] says where it ended up.
+/// Nothing is lost and nothing is repeated. The window is fixed on the first page. ANAF
+/// indexes messages late: one indexed while the pages are read pushes the others a place
+/// further, so ids are de-duplicated across pages, and if after the last page ANAF counts
+/// more messages than were returned (the late one landed on a page already read), the pages
+/// are read once more. An empty page in the middle does not end the stream while ANAF's
+/// `numar_total_pagini` says more follow. A start older than ANAF's 60 days is clamped to
+/// them; when ANAF still refuses it as too old (its clock is ahead), the start moves later by
+/// minutes, never a whole day, and [`MessageStream::effective_start`] says where it ended.
 pub struct MessageStream {
     client: Client,
     cif: String,
@@ -546,6 +548,9 @@ pub struct MessageStream {
     total_pages: Option<u32>,
     buffer: VecDeque<Message>,
     seen: HashSet<u64>,
+    /// ANAF's count of messages in the window, from the latest page.
+    latest_total: u64,
+    passes: u32,
     window_fixed: bool,
     skew_corrected: bool,
     start_corrections: u32,
@@ -569,6 +574,8 @@ const CLOCK_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 /// two hours in all (a DST hour, and clocks that differ by an hour).
 const START_STEP: chrono::Duration = chrono::Duration::minutes(5);
 const MAX_START_CORRECTIONS: u32 = 24;
+/// Readings of the pages in all: the first, and one more when ANAF's count grew meanwhile.
+const MAX_PASSES: u32 = 2;
 
 impl MessageStream {
     fn new(
@@ -588,6 +595,8 @@ impl MessageStream {
             total_pages: None,
             buffer: VecDeque::new(),
             seen: HashSet::new(),
+            latest_total: 0,
+            passes: 1,
             window_fixed: false,
             skew_corrected: false,
             start_corrections: 0,
@@ -614,7 +623,19 @@ impl MessageStream {
     /// page before the last one); its messages exclude any already returned.
     pub async fn next_page(&mut self) -> Result<Option<MessagePage>, Error> {
         if self.total_pages.is_some_and(|total| self.next_page > total) {
-            return Ok(None);
+            if (self.seen.len() as u64) >= self.latest_total || self.passes >= MAX_PASSES {
+                return Ok(None);
+            }
+            // ANAF counts more messages than were returned: one was indexed onto a page
+            // already read. Read the pages again; the ones already returned are skipped.
+            tracing::debug!(
+                counted = self.latest_total,
+                returned = self.seen.len(),
+                "messages were indexed during the reading; reading the pages again"
+            );
+            self.passes += 1;
+            self.next_page = 1;
+            self.total_pages = None;
         }
         let now = Utc::now();
         let end = *self.end.get_or_insert(now - CLOCK_MARGIN);
@@ -640,11 +661,13 @@ impl MessageStream {
                     // "startTime = ... nu poate fi mai vechi de 60 de zile fata de momentul
                     // requestului": ANAF's clock is ahead, or it counts the 60 days otherwise.
                     self.start_corrections += 1;
-                    self.start = match e.anaf_message().and_then(anaf_request_time) {
-                        Some(anaf_now) => self.start.max(oldest_start(anaf_now)),
-                        None => self.start + START_STEP,
-                    }
-                    .max(self.start + chrono::Duration::seconds(1));
+                    // ANAF's own clock, when it quotes it, says exactly where its 60 days begin.
+                    self.start = e
+                        .anaf_message()
+                        .and_then(anaf_request_time)
+                        .map(oldest_start)
+                        .filter(|start| *start > self.start)
+                        .unwrap_or(self.start + START_STEP);
                     tracing::debug!(start = %self.start, "ANAF refused the start of the window as too old; moved it later");
                     if end <= self.start {
                         self.total_pages = Some(0);
@@ -669,6 +692,7 @@ impl MessageStream {
             }
         };
         self.total_pages = Some(page.total_pages);
+        self.latest_total = page.total_messages;
         self.next_page += 1;
         if page.total_pages == 0 && page.messages.is_empty() {
             // "Nu exista mesaje in intervalul selectat".
@@ -709,8 +733,8 @@ fn is_too_old_start(text: &str) -> bool {
 }
 
 /// The oldest start ANAF accepts, with slack: 60 calendar days back in Romanian time (a
-/// window across a DST change is an hour shorter than 60 x 24 h), plus 10 minutes for clock
-/// differences and the trip.
+/// window across a DST change is an hour shorter than 60 x 24 h), plus a minute for the trip
+/// and small clock differences (a larger difference is corrected on ANAF's refusal).
 fn oldest_start(now: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::TimeZone;
     let local = now.with_timezone(&chrono_tz::Europe::Bucharest).naive_local() - chrono::Duration::days(60);
@@ -719,7 +743,7 @@ fn oldest_start(now: DateTime<Utc>) -> DateTime<Utc> {
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(now - chrono::Duration::days(60));
-    back.max(now - chrono::Duration::days(60)) + chrono::Duration::minutes(10)
+    back.max(now - chrono::Duration::days(60)) + chrono::Duration::minutes(1)
 }
 
 /// ANAF's clock, from the text it appends to an `endTime` refusal.

@@ -15,22 +15,6 @@ use serde::ser::{SerializeStruct, Serializer};
 
 use crate::error::{Error, unknown_code};
 
-/// `FromStr` for a code-like enum: its `code()`, or any of the wire spellings it lists.
-macro_rules! parse_codes {
-    ($ty:ident, $what:literal, [$($variant:expr),+ $(,)?], |$v:ident| $wire:expr) => {
-        impl FromStr for $ty {
-            type Err = Error;
-
-            fn from_str(text: &str) -> Result<$ty, Error> {
-                [$($variant),+]
-                    .into_iter()
-                    .find(|$v| $v.code() == text || $wire == text)
-                    .ok_or_else(|| unknown_code($what, text))
-            }
-        }
-    };
-}
-
 /// The `standard` of an upload. Serialised as its code (`ubl`, `credit_note`, `cii`,
 /// `rasp`); parses from the code or ANAF's value (`UBL`, `CN`, `CII`, `RASP`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]

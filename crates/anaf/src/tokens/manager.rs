@@ -4,17 +4,16 @@
 //! failed, notices when the refresh token is spent, and tells the hooks.
 //!
 //! Lock order: `writes` (async, held across a whole change) → the store's own lock → `cache`
-//! (sync, never held across an `.await`). `events` is taken before `writes` is released, so
-//! hooks see changes in the order they happened, and the hooks run with no lock of the
-//! manager held (they may read the client's state).
+//! (sync, never held across an `.await`). Events are queued while `writes` is held (so they
+//! keep the order of the changes) and delivered by a task of their own: a call never waits for
+//! a hook, and no lock of the manager is held while one runs.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::future::BoxFuture;
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{
@@ -27,19 +26,19 @@ use crate::secret::Secret;
 /// wait this long while the current access token still works, instead of adding a failing
 /// round trip (and a warning) to every call.
 const REFRESH_PAUSE: Duration = Duration::from_secs(30);
-/// How often a failed save is retried (on the next call after this much time).
-const SAVE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a failed save is retried, and how often the store is looked at for a new login
+/// while the refresh token is spent.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The hooks of one client (shared by its clones). The manager holds them weakly, so a
 /// dropped client stops hearing about tokens it no longer uses.
 pub(crate) struct Hooks(pub Vec<TokenHook>);
 
-/// A blocking [`TokenStore`] seen as an [`AsyncTokenStore`]: each call runs on the runtime's
-/// blocking pool, so a store that waits (a lock file, a database, a host language's lock or
-/// interpreter) never stalls the async workers.
-struct BlockingStore {
-    store: Arc<dyn TokenStore>,
-    held: Mutex<Option<Box<dyn StoreLock>>>,
+/// A store's calls, made so that a host's code never runs on an async worker: a blocking
+/// [`TokenStore`] runs on the runtime's blocking pool; an [`AsyncTokenStore`] is awaited.
+enum Store {
+    Blocking(Arc<dyn TokenStore>),
+    Async(Arc<dyn AsyncTokenStore>),
 }
 
 async fn off_the_workers<T: Send + 'static>(
@@ -51,43 +50,93 @@ async fn off_the_workers<T: Send + 'static>(
         .unwrap_or_else(|e| Err(Error::internal(format!("a token store call failed: {e}"))))
 }
 
-impl AsyncTokenStore for BlockingStore {
-    fn load(&self) -> BoxFuture<'_, Result<Option<TokenSet>, Error>> {
-        let store = self.store.clone();
-        Box::pin(off_the_workers(move || store.load()))
-    }
-
-    fn save<'a>(&'a self, tokens: &'a TokenSet) -> BoxFuture<'a, Result<(), Error>> {
-        let (store, tokens) = (self.store.clone(), tokens.clone());
-        Box::pin(off_the_workers(move || store.save(&tokens)))
-    }
-
-    fn clear(&self) -> BoxFuture<'_, Result<(), Error>> {
-        let store = self.store.clone();
-        Box::pin(off_the_workers(move || store.clear()))
-    }
-
-    fn lock(&self) -> BoxFuture<'_, Result<(), Error>> {
-        let store = self.store.clone();
-        Box::pin(async move {
-            let guard = off_the_workers(move || store.lock()).await?;
-            *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard);
-            Ok(())
-        })
-    }
-
-    fn unlock(&self) -> BoxFuture<'_, ()> {
-        let guard = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
-        Box::pin(async move {
-            if let Some(guard) = guard {
-                // Releasing may call a host's callback: off the workers as well.
-                let _ = off_the_workers(move || {
-                    drop(guard);
-                    Ok(())
-                })
-                .await;
+impl Store {
+    async fn load(&self) -> Result<Option<TokenSet>, Error> {
+        match self {
+            Store::Blocking(store) => {
+                let store = store.clone();
+                off_the_workers(move || store.load()).await
             }
-        })
+            Store::Async(store) => store.load().await,
+        }
+    }
+
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
+        match self {
+            Store::Blocking(store) => {
+                let (store, tokens) = (store.clone(), tokens.clone());
+                off_the_workers(move || store.save(&tokens)).await
+            }
+            Store::Async(store) => store.save(tokens).await,
+        }
+    }
+
+    async fn clear(&self) -> Result<(), Error> {
+        match self {
+            Store::Blocking(store) => {
+                let store = store.clone();
+                off_the_workers(move || store.clear()).await
+            }
+            Store::Async(store) => store.clear().await,
+        }
+    }
+
+    async fn lock(&self) -> Result<StoreGuard, Error> {
+        match self {
+            Store::Blocking(store) => {
+                let store = store.clone();
+                let guard = off_the_workers(move || store.lock()).await?;
+                Ok(StoreGuard::Blocking(Some(guard)))
+            }
+            Store::Async(store) => {
+                store.lock().await?;
+                Ok(StoreGuard::Async(Some(store.clone())))
+            }
+        }
+    }
+}
+
+/// The store's lock, released exactly once: by [`StoreGuard::release`], or, if the task
+/// holding it is dropped or panics (a runtime shut down mid-change), when it is dropped.
+enum StoreGuard {
+    Blocking(Option<Box<dyn StoreLock>>),
+    Async(Option<Arc<dyn AsyncTokenStore>>),
+}
+
+impl StoreGuard {
+    async fn release(mut self) {
+        match &mut self {
+            // Releasing may call a host's callback: off the workers as well.
+            StoreGuard::Blocking(guard) => {
+                if let Some(guard) = guard.take() {
+                    let _ = off_the_workers(move || {
+                        drop(guard);
+                        Ok(())
+                    })
+                    .await;
+                }
+            }
+            StoreGuard::Async(store) => {
+                if let Some(store) = store.take() {
+                    store.unlock().await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StoreGuard {
+    fn drop(&mut self) {
+        match self {
+            StoreGuard::Blocking(guard) => drop(guard.take()),
+            StoreGuard::Async(store) => {
+                if let Some(store) = store.take()
+                    && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                {
+                    runtime.spawn(async move { store.unlock().await });
+                }
+            }
+        }
     }
 }
 
@@ -109,26 +158,25 @@ static MANAGERS: Mutex<Vec<(Key, Weak<TokenManager>)>> = Mutex::new(Vec::new());
 /// The manager of `store`: the existing one when another live client uses the same store
 /// (the same `Arc`, or a store with the same [`TokenStore::sharing_key`]), else a new one.
 pub(crate) fn manager_for(store: StoreRef) -> Arc<TokenManager> {
-    let (key, adapted): (Key, Arc<dyn AsyncTokenStore>) = match store {
+    let (key, store) = match store {
         StoreRef::Blocking(store) => {
             let key = match store.sharing_key() {
                 Some(name) => Key::Named(name),
                 None => Key::Pointer(Arc::as_ptr(&store) as *const () as usize),
             };
-            let adapted = Arc::new(BlockingStore {
-                store,
-                held: Mutex::new(None),
-            });
-            (key, adapted)
+            (key, Store::Blocking(store))
         }
-        StoreRef::Async(store) => (Key::Pointer(Arc::as_ptr(&store) as *const () as usize), store),
+        StoreRef::Async(store) => (
+            Key::Pointer(Arc::as_ptr(&store) as *const () as usize),
+            Store::Async(store),
+        ),
     };
     let mut managers = MANAGERS.lock().unwrap_or_else(|p| p.into_inner());
     managers.retain(|(_, manager)| manager.strong_count() > 0);
     if let Some(manager) = managers.iter().find(|(k, _)| *k == key).and_then(|(_, m)| m.upgrade()) {
         return manager;
     }
-    let manager = Arc::new(TokenManager::new(adapted));
+    let manager = Arc::new(TokenManager::new(store));
     managers.push((key, Arc::downgrade(&manager)));
     manager
 }
@@ -136,11 +184,21 @@ pub(crate) fn manager_for(store: StoreRef) -> Arc<TokenManager> {
 /// The tokens the store does not hold yet.
 #[derive(Clone)]
 struct Unsaved {
-    /// The refresh token the store held when these tokens replaced it: if the store still
-    /// holds it (or nothing), ours are newer and are saved; anything else there came from
-    /// another program and wins.
-    replacing: Option<Secret>,
+    /// The refresh token the store held when these tokens replaced it (`None`: it held
+    /// nothing we know of). While the store still holds it, ours are the newer ones; anything
+    /// else there came from another program and wins.
+    store_held: Option<Secret>,
     retry_at: Instant,
+}
+
+/// Automatic refresh has stopped: the refresh token was refused.
+#[derive(Clone)]
+struct LoginRequired {
+    error: Error,
+    /// The refused refresh token: a pair in the store with another one is a new login.
+    spent: Secret,
+    /// When to look at the store again for such a pair.
+    recheck_at: Instant,
 }
 
 #[derive(Default)]
@@ -150,9 +208,21 @@ struct Cache {
     /// Bumped on every change, so a task that waited for a refresh can tell it happened.
     generation: u64,
     unsaved: Option<Unsaved>,
-    /// Why automatic refresh has stopped (the refresh token is spent or refused).
-    login_required: Option<Error>,
+    login_required: Option<LoginRequired>,
     refresh_paused_until: Option<Instant>,
+}
+
+impl Cache {
+    /// Whether the unsaved pair in the cache is newer than `stored`.
+    fn ours_are_newer(&self, stored: Option<&TokenSet>) -> bool {
+        let Some(unsaved) = &self.unsaved else {
+            return false;
+        };
+        match (stored, &unsaved.store_held) {
+            (None, _) | (_, None) => true,
+            (Some(stored), Some(held)) => stored.refresh_token == *held || Some(stored) == self.tokens.as_ref(),
+        }
+    }
 }
 
 /// What a call may use, read in one step.
@@ -167,6 +237,8 @@ pub(crate) enum Access {
         current: TokenSet,
         generation: u64,
         login_required: Option<Error>,
+        /// The store may hold a new login by now (only with `login_required`).
+        recheck_due: bool,
         refresh_paused: bool,
     },
 }
@@ -191,23 +263,49 @@ pub(crate) enum Trigger {
 }
 
 pub(crate) struct TokenManager {
-    store: Arc<dyn AsyncTokenStore>,
+    store: Store,
     cache: Mutex<Cache>,
     loading: tokio::sync::Mutex<()>,
     writes: Arc<tokio::sync::Mutex<()>>,
-    events: Arc<tokio::sync::Mutex<()>>,
     subscribers: Mutex<Vec<Weak<Hooks>>>,
+    /// The queue to the task that runs the hooks (started with the first event, and again if
+    /// its runtime went away).
+    events: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
+}
+
+/// Events and the hooks that were subscribed when they happened: a client dropped right after
+/// a change (a host freeing its handle) still hears about it.
+struct Delivery {
+    events: Vec<TokenEvent>,
+    hooks: Vec<Arc<Hooks>>,
+}
+
+/// Runs the hooks for each batch of events, in order, on the blocking pool.
+async fn deliver_events(mut queue: mpsc::UnboundedReceiver<Delivery>) {
+    while let Some(Delivery { events, hooks }) = queue.recv().await {
+        let _ = tokio::task::spawn_blocking(move || {
+            for event in &events {
+                for hook in hooks.iter().flat_map(|h| h.0.iter()) {
+                    // One failing hook must not keep the others from hearing.
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| hook(event))).is_err() {
+                        tracing::error!(event = event.code(), "a token hook panicked");
+                    }
+                }
+            }
+        })
+        .await;
+    }
 }
 
 impl TokenManager {
-    fn new(store: Arc<dyn AsyncTokenStore>) -> TokenManager {
+    fn new(store: Store) -> TokenManager {
         TokenManager {
             store,
             cache: Mutex::new(Cache::default()),
             loading: tokio::sync::Mutex::new(()),
             writes: Arc::default(),
-            events: Arc::default(),
             subscribers: Mutex::new(Vec::new()),
+            events: Mutex::new(None),
         }
     }
 
@@ -219,6 +317,38 @@ impl TokenManager {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subscribers.retain(|h| h.strong_count() > 0);
         subscribers.push(Arc::downgrade(hooks));
+    }
+
+    /// Queues events for the hooks. Called with the write lock held, so the queue keeps the
+    /// order of the changes.
+    fn publish(&self, events: Vec<TokenEvent>) {
+        let hooks: Vec<Arc<Hooks>> = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|h| !h.0.is_empty())
+            .collect();
+        if events.is_empty() || hooks.is_empty() {
+            return;
+        }
+        let mut queue = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let delivery = match queue.as_ref() {
+            Some(sender) => match sender.send(Delivery { events, hooks }) {
+                Ok(()) => return,
+                // The delivery task went away with its runtime: start another.
+                Err(mpsc::error::SendError(delivery)) => delivery,
+            },
+            None => Delivery { events, hooks },
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (sender, receiver) = mpsc::unbounded_channel();
+        runtime.spawn(deliver_events(receiver));
+        let _ = sender.send(delivery);
+        *queue = Some(sender);
     }
 
     async fn ensure_loaded(&self) -> Result<(), Error> {
@@ -241,30 +371,47 @@ impl TokenManager {
     /// The hot path of every call: whether the access token is good for at least `margin`,
     /// with the generation it belongs to, in one look at the cache.
     pub async fn access(&self, margin: Duration) -> Result<Access, Error> {
+        if let Some(access) = self.access_cached(margin) {
+            return Ok(access);
+        }
         self.ensure_loaded().await?;
+        Ok(self.access_cached(margin).unwrap_or(Access::NoTokens))
+    }
+
+    /// `None` until the store was loaded. One lock, and no clock read beyond the expiry check
+    /// unless something is pending: this runs before every call.
+    fn access_cached(&self, margin: Duration) -> Option<Access> {
         let cache = self.cache();
+        if !cache.loaded {
+            return None;
+        }
         let Some(tokens) = &cache.tokens else {
-            return Ok(Access::NoTokens);
+            return Some(Access::NoTokens);
         };
-        let now = Instant::now();
         if tokens.is_fresh(Utc::now(), margin) {
-            return Ok(Access::Fresh {
+            return Some(Access::Fresh {
                 token: tokens.access_token.clone(),
                 generation: cache.generation,
-                save_due: cache.unsaved.as_ref().is_some_and(|u| u.retry_at <= now),
+                save_due: cache.unsaved.as_ref().is_some_and(|u| u.retry_at <= Instant::now()),
             });
         }
-        Ok(Access::Stale {
+        Some(Access::Stale {
             current: tokens.clone(),
             generation: cache.generation,
-            login_required: cache.login_required.clone(),
-            refresh_paused: cache.refresh_paused_until.is_some_and(|until| until > now),
+            login_required: cache.login_required.as_ref().map(|l| l.error.clone()),
+            recheck_due: cache
+                .login_required
+                .as_ref()
+                .is_some_and(|l| l.recheck_at <= Instant::now()),
+            refresh_paused: cache.refresh_paused_until.is_some_and(|until| until > Instant::now()),
         })
     }
 
-    pub async fn tokens(&self) -> Result<Option<TokenSet>, Error> {
+    /// The tokens and their generation.
+    pub async fn current(&self) -> Result<(Option<TokenSet>, u64), Error> {
         self.ensure_loaded().await?;
-        Ok(self.cache().tokens.clone())
+        let cache = self.cache();
+        Ok((cache.tokens.clone(), cache.generation))
     }
 
     pub async fn status(&self) -> Result<TokenStatus, Error> {
@@ -279,13 +426,14 @@ impl TokenManager {
         })
     }
 
-    /// Installs new tokens and returns the events to report (the store lock must be held).
+    /// Installs new tokens and returns the events to report. `store_held`: the refresh token
+    /// the store held when these replaced it.
     fn adopt(
         &self,
         tokens: TokenSet,
         change: TokenChange,
         saved: Result<(), Error>,
-        replacing: Option<Secret>,
+        store_held: Option<Secret>,
     ) -> Vec<TokenEvent> {
         let mut cache = self.cache();
         cache.tokens = Some(tokens.clone());
@@ -302,9 +450,15 @@ impl TokenManager {
             Ok(()) => cache.unsaved = None,
             Err(error) => {
                 tracing::warn!(kind = %error.kind(), "the new tokens could not be saved; they are kept in memory and the save will be retried");
+                // A pair that was already unsaved keeps what the store held before it.
+                let store_held = match &cache.unsaved {
+                    Some(earlier) => earlier.store_held.clone(),
+                    None => store_held,
+                };
                 cache.unsaved = Some(Unsaved {
-                    replacing,
-                    retry_at: Instant::now() + SAVE_RETRY_INTERVAL,
+                    store_held,
+                    // The next call retries at once.
+                    retry_at: Instant::now(),
                 });
                 events.push(TokenEvent::SaveFailed { error });
             }
@@ -314,7 +468,7 @@ impl TokenManager {
 
     /// Runs `change` under the manager's write lock and the store's lock, in a task of its
     /// own: a caller that stops waiting cannot leave the store locked or lose tokens ANAF has
-    /// already rotated. The events it returns go to the hooks after the locks are released.
+    /// already rotated. The events it returns are queued for the hooks.
     async fn change<T, F, Fut>(self: &Arc<Self>, store_lock: bool, change: F) -> Result<T, Error>
     where
         T: Send + 'static,
@@ -323,53 +477,21 @@ impl TokenManager {
     {
         let manager = self.clone();
         tokio::spawn(async move {
-            let writes = manager.writes.clone().lock_owned().await;
+            let _writes = manager.writes.clone().lock_owned().await;
             manager.ensure_loaded().await?;
-            if store_lock {
-                manager.store.lock().await?;
-            }
+            let guard = match store_lock {
+                true => Some(manager.store.lock().await?),
+                false => None,
+            };
             let (result, events) = change(manager.clone()).await;
-            if store_lock {
-                manager.store.unlock().await;
+            if let Some(guard) = guard {
+                guard.release().await;
             }
-            manager.deliver(writes, events).await;
+            manager.publish(events);
             result
         })
         .await
         .unwrap_or_else(|e| Err(Error::internal(format!("a token update failed: {e}"))))
-    }
-
-    /// Hands `events` to the hooks: in order (the event lock is taken before the write lock
-    /// is released) and on the blocking pool (hooks may block, e.g. on a host language's
-    /// lock).
-    async fn deliver(&self, writes: OwnedMutexGuard<()>, events: Vec<TokenEvent>) {
-        if events.is_empty() {
-            return;
-        }
-        let turn = self.events.clone().lock_owned().await;
-        drop(writes);
-        let hooks: Vec<Arc<Hooks>> = self
-            .subscribers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        if hooks.iter().all(|h| h.0.is_empty()) {
-            return;
-        }
-        let _ = tokio::task::spawn_blocking(move || {
-            for event in &events {
-                for hook in hooks.iter().flat_map(|h| h.0.iter()) {
-                    // One failing hook must not keep the others from hearing.
-                    if std::panic::catch_unwind(AssertUnwindSafe(|| hook(event))).is_err() {
-                        tracing::error!(event = event.code(), "a token hook panicked");
-                    }
-                }
-            }
-        })
-        .await;
-        drop(turn);
     }
 
     /// Installs tokens from a login or from the caller, under the same locks as a refresh.
@@ -430,14 +552,15 @@ impl TokenManager {
         .await
     }
 
-    /// Saves tokens that could not be saved earlier. Called before API calls once the retry
-    /// interval has passed; errors are reported to the hooks once, not on every retry.
-    pub async fn flush(self: &Arc<Self>) -> Result<(), Error> {
-        self.change(true, |manager| async move {
-            let (ours, unsaved) = {
+    /// Saves tokens that could not be saved earlier. Before calls, once the retry interval has
+    /// passed (`force` false: many calls at once make one attempt); errors reach the hooks
+    /// once, when the save first failed.
+    pub async fn flush(self: &Arc<Self>, force: bool) -> Result<(), Error> {
+        self.change(true, move |manager| async move {
+            let ours = {
                 let cache = manager.cache();
                 match (&cache.tokens, &cache.unsaved) {
-                    (Some(tokens), Some(unsaved)) => (tokens.clone(), unsaved.clone()),
+                    (Some(tokens), Some(unsaved)) if force || unsaved.retry_at <= Instant::now() => tokens.clone(),
                     _ => return (Ok(()), Vec::new()),
                 }
             };
@@ -445,11 +568,9 @@ impl TokenManager {
                 Ok(stored) => stored,
                 Err(e) => return (Err(manager.retry_later(e)), Vec::new()),
             };
-            let ours_are_newest = match (&stored, &unsaved.replacing) {
-                (None, _) | (_, None) => true,
-                (Some(stored), Some(replaced)) => stored.refresh_token == *replaced || *stored == ours,
-            };
-            if !ours_are_newest && let Some(stored) = stored {
+            if !manager.cache().ours_are_newer(stored.as_ref())
+                && let Some(stored) = stored
+            {
                 // Another program logged in (or refreshed with a pair we never saw) and saved.
                 let events = manager.adopt(stored, TokenChange::Adopted, Ok(()), None);
                 return (Ok(()), events);
@@ -468,9 +589,32 @@ impl TokenManager {
 
     fn retry_later(&self, error: Error) -> Error {
         if let Some(unsaved) = self.cache().unsaved.as_mut() {
-            unsaved.retry_at = Instant::now() + SAVE_RETRY_INTERVAL;
+            unsaved.retry_at = Instant::now() + RETRY_INTERVAL;
         }
         error
+    }
+
+    /// While the refresh token is spent: adopts a pair saved to the store since (a new login
+    /// by another program sharing it). `true` when one was adopted.
+    pub async fn recheck_store(self: &Arc<Self>) -> Result<bool, Error> {
+        self.change(false, |manager| async move {
+            let Some(spent) = manager.cache().login_required.as_ref().map(|l| l.spent.clone()) else {
+                return (Ok(true), Vec::new());
+            };
+            match manager.store.load().await {
+                Ok(Some(stored)) if stored.refresh_token != spent => {
+                    let events = manager.adopt(stored, TokenChange::Adopted, Ok(()), None);
+                    (Ok(true), events)
+                }
+                outcome => {
+                    if let Some(login) = manager.cache().login_required.as_mut() {
+                        login.recheck_at = Instant::now() + RETRY_INTERVAL;
+                    }
+                    (outcome.map(|_| false), Vec::new())
+                }
+            }
+        })
+        .await
     }
 
     /// Refreshes unless someone else renewed the tokens first: another task in this process
@@ -481,7 +625,7 @@ impl TokenManager {
     pub async fn renew<F, Fut>(
         self: &Arc<Self>,
         seen_generation: u64,
-        replacing: Option<Secret>,
+        refused_access: Option<Secret>,
         trigger: Trigger,
         margin: Duration,
         refresh: F,
@@ -490,40 +634,39 @@ impl TokenManager {
         F: Fn(Secret) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<TokenSet, Error>> + Send + 'static,
     {
-        let manager = self.clone();
-        tokio::spawn(async move {
-            let writes = manager.writes.clone().lock_owned().await;
-            manager.ensure_loaded().await?;
+        self.change(true, move |manager| async move {
             let (current, generation, login_required) = {
                 let cache = manager.cache();
-                (cache.tokens.clone(), cache.generation, cache.login_required.clone())
+                (
+                    cache.tokens.clone(),
+                    cache.generation,
+                    cache.login_required.as_ref().map(|l| l.error.clone()),
+                )
             };
             if generation != seen_generation
-                && let Some(current) = current.clone()
+                && let Some(current) = current
             {
-                return Ok(Renewal {
+                let renewal = Renewal {
                     tokens: current,
                     generation,
                     save_error: None,
-                });
+                };
+                return (Ok(renewal), Vec::new());
             }
             if let Some(error) = login_required.filter(|_| trigger != Trigger::Explicit) {
-                return Err(error);
+                return (Err(error), Vec::new());
             }
-            manager.store.lock().await?;
-            let (result, events) = manager.renew_locked(current, replacing, trigger, margin, refresh).await;
-            manager.store.unlock().await;
-            manager.deliver(writes, events).await;
-            result
+            manager
+                .renew_locked(current, refused_access, trigger, margin, refresh)
+                .await
         })
         .await
-        .unwrap_or_else(|e| Err(Error::internal(format!("the token refresh task failed: {e}"))))
     }
 
     async fn renew_locked<F, Fut>(
         &self,
         current: Option<TokenSet>,
-        replacing: Option<Secret>,
+        refused_access: Option<Secret>,
         trigger: Trigger,
         margin: Duration,
         refresh: F,
@@ -536,10 +679,13 @@ impl TokenManager {
             Ok(stored) => stored,
             Err(e) => return (Err(e), Vec::new()),
         };
-        let replacing = replacing.or(current.as_ref().map(|t| t.access_token.clone()));
-        let renewed_elsewhere = stored
-            .clone()
-            .filter(|s| Some(&s.access_token) != replacing.as_ref() && s.is_fresh(Utc::now(), margin));
+        // An unsaved pair is newer than the store's (which holds a spent refresh token): it is
+        // the one to refresh with, and the store's is not "renewed elsewhere".
+        let ours_are_newer = self.cache().ours_are_newer(stored.as_ref());
+        let replaced = refused_access.or(current.as_ref().map(|t| t.access_token.clone()));
+        let renewed_elsewhere = stored.clone().filter(|s| {
+            !ours_are_newer && Some(&s.access_token) != replaced.as_ref() && s.is_fresh(Utc::now(), margin)
+        });
         if let Some(stored) = renewed_elsewhere {
             // Another process renewed them while this one waited for the lock.
             let events = self.adopt(stored.clone(), TokenChange::Adopted, Ok(()), None);
@@ -551,27 +697,25 @@ impl TokenManager {
             };
             return (Ok(renewal), events);
         }
-        let Some(base) = stored.or(current) else {
+        let store_held = stored.as_ref().map(|s| s.refresh_token.clone());
+        let base = if ours_are_newer { current } else { stored.or(current) };
+        let Some(base) = base else {
             return (Err(not_logged_in()), Vec::new());
         };
-        let spent = base.refresh_token.clone();
-        let mut outcome = refresh(spent.clone()).await;
+        let mut outcome = refresh(base.refresh_token.clone()).await;
+        let mut first_answer_lost = false;
         if let Err(e) = &outcome
             && e.delivery_unknown()
         {
             tracing::debug!("the refresh answer was lost; asking once more with the same refresh token");
-            outcome = refresh(spent.clone())
-                .await
-                .map_err(|second| match second.oauth_error() {
-                    Some("invalid_grant") => second,
-                    _ => second.with_delivery_unknown(),
-                });
+            first_answer_lost = true;
+            outcome = refresh(base.refresh_token.clone()).await;
         }
         match outcome {
             Ok(renewed) => {
                 let saved = self.store.save(&renewed).await;
                 let save_error = saved.as_ref().err().cloned();
-                let events = self.adopt(renewed.clone(), TokenChange::Refresh, saved, Some(spent));
+                let events = self.adopt(renewed.clone(), TokenChange::Refresh, saved, store_held);
                 let generation = self.cache().generation;
                 let renewal = Renewal {
                     tokens: renewed,
@@ -580,11 +724,16 @@ impl TokenManager {
                 };
                 (Ok(renewal), events)
             }
-            Err(e) if e.oauth_error() == Some("invalid_grant") || e.delivery_unknown() => {
-                let error = login_required(e);
+            // Only a refusal proves the token spent; anything else may pass.
+            Err(e) if e.oauth_error() == Some("invalid_grant") => {
+                let error = login_required(e, first_answer_lost);
                 let mut cache = self.cache();
                 let first = cache.login_required.is_none();
-                cache.login_required = Some(error.clone());
+                cache.login_required = Some(LoginRequired {
+                    error: error.clone(),
+                    spent: base.refresh_token,
+                    recheck_at: Instant::now() + RETRY_INTERVAL,
+                });
                 drop(cache);
                 let events = if first {
                     tracing::warn!(
@@ -597,7 +746,7 @@ impl TokenManager {
                 (Err(error), events)
             }
             Err(e) => {
-                if trigger == Trigger::Expiry {
+                if trigger != Trigger::Explicit {
                     let mut cache = self.cache();
                     if cache.refresh_paused_until.is_none() {
                         tracing::warn!(kind = %e.kind(), "token refresh failed; the current token is used while it lasts, and refresh is retried in {} s", REFRESH_PAUSE.as_secs());
@@ -611,10 +760,10 @@ impl TokenManager {
 }
 
 /// The error that ends automatic refresh: it says to log in again, and why.
-fn login_required(cause: Error) -> Error {
-    let lost = cause.delivery_unknown();
-    let message = if lost {
-        "the refresh answer was lost twice: ANAF has probably rotated the tokens, so the refresh token is spent"
+fn login_required(cause: Error, first_answer_lost: bool) -> Error {
+    let message = if first_answer_lost {
+        "the refresh token is spent: ANAF rotated the tokens but its answer was lost, and the old refresh token \
+         was refused"
     } else {
         "the identity provider refused the refresh token (spent, revoked, or expired)"
     };

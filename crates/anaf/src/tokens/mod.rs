@@ -234,8 +234,9 @@ impl std::str::FromStr for TokenChange {
 }
 
 /// What happened to the tokens, told to the hooks registered with
-/// `ClientBuilder::on_token_event`. Hooks run on a thread of the runtime's blocking pool
-/// (never on an async worker, never with a client lock held), one event at a time, in order.
+/// `ClientBuilder::on_token_event`. Hooks run on a thread of the runtime's blocking pool,
+/// after the change and in its order (never on an async worker, never with a client lock
+/// held, never holding up a call).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TokenEvent {

@@ -173,6 +173,7 @@ pub struct CallbackTokenStore {
     save: Box<SaveFn>,
     clear: Option<Box<ClearFn>>,
     lock: Option<(Arc<LockFn>, Arc<UnlockFn>)>,
+    sharing_key: Option<String>,
 }
 
 impl CallbackTokenStore {
@@ -185,7 +186,18 @@ impl CallbackTokenStore {
             save: Box::new(save),
             clear: None,
             lock: None,
+            sharing_key: None,
         }
+    }
+
+    /// Names the storage these callbacks reach (e.g. `"erp-db:company-42"`), so that every
+    /// client of this process built with a store of the same name shares one token manager:
+    /// one refresh at a time even when the program makes a new client (and a new store) per
+    /// operation. Without it, only clients given the same `Arc` share (see
+    /// `ClientBuilder::shared_token_store`); across processes, use [`Self::with_lock`].
+    pub fn with_sharing_key(mut self, key: impl Into<String>) -> Self {
+        self.sharing_key = Some(key.into());
+        self
     }
 
     /// Called by `revoke` and `clear_tokens` (without it, clearing forgets only the copy in
@@ -222,6 +234,10 @@ impl fmt::Debug for CallbackTokenStore {
 }
 
 impl TokenStore for CallbackTokenStore {
+    fn sharing_key(&self) -> Option<String> {
+        self.sharing_key.as_ref().map(|key| format!("callback:{key}"))
+    }
+
     fn load(&self) -> Result<Option<TokenSet>, Error> {
         (self.load)().map_err(|e| Error::internal(format!("the token store's load callback failed: {e}")))
     }

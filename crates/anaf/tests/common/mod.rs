@@ -140,3 +140,16 @@ pub fn browser() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Waits (at most 20 s) until `check` gives a value: for what happens after a call returns,
+/// such as token hooks, which run on their own task.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
