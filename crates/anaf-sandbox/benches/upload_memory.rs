@@ -4,60 +4,14 @@
 //!
 //! Uses only API that predates the compact parse, so the same file measures both versions.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use anaf_sandbox::samples::{InvoiceSpec, LineSpec, invoice_xml};
 use anaf_sandbox::{AuthorizeRequest, Sandbox, SandboxOptions};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let live = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const CIF: &str = "8000000000";
 const SIZE: usize = 10_000_000;
@@ -135,8 +89,7 @@ async fn token(sandbox: &Sandbox, http: &reqwest::Client) -> String {
 /// Sends `bodies` at once and returns the peak heap above the level before.
 async fn measure(sandbox: &Sandbox, http: &reqwest::Client, token: &str, bodies: Vec<Vec<u8>>) -> usize {
     let url = format!("{}/test/FCTEL/rest/upload?standard=UBL&cif={CIF}", sandbox.base_url());
-    let baseline = LIVE.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
+    let measurement = counting_alloc::start_measuring();
     let sends = bodies.into_iter().map(|body| {
         let request = http.post(&url).bearer_auth(token).body(body);
         async move {
@@ -148,7 +101,7 @@ async fn measure(sandbox: &Sandbox, http: &reqwest::Client, token: &str, bodies:
     for task in tasks {
         task.await.unwrap();
     }
-    PEAK.load(Ordering::Relaxed) - baseline
+    measurement.peak_growth()
 }
 
 fn main() {

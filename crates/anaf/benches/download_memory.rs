@@ -5,50 +5,17 @@
 //! so the figure is the client's own memory, not the server's. A counting global allocator
 //! tracks the peak of live heap bytes during the call.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anaf::{Application, Client, RetryPolicy, TokenSet};
 use bytes::Bytes;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            if new_size > layout.size() {
-                let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
-                PEAK.fetch_max(live, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        new
-    }
-}
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const SIZE: usize = 10 * 1024 * 1024;
 
@@ -96,10 +63,8 @@ async fn serve(zip: Bytes) -> std::net::SocketAddr {
 }
 
 fn measure<T>(runtime: &tokio::runtime::Runtime, run: impl std::future::Future<Output = T>) -> (usize, T) {
-    let baseline = LIVE.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
-    let value = runtime.block_on(run);
-    (PEAK.load(Ordering::Relaxed) - baseline, value)
+    let (value, peak) = counting_alloc::peak_growth(|| runtime.block_on(run));
+    (peak, value)
 }
 
 fn main() {

@@ -63,6 +63,20 @@ fn flaky_store(slot: Arc<Mutex<Option<TokenSet>>>, failing: Arc<AtomicBool>) -> 
     flaky_store_counting(slot, failing, Arc::default())
 }
 
+type Slot = Arc<Mutex<Option<TokenSet>>>;
+
+/// A client logged in on a [`flaky_store`], the store's slot, and its "failing" switch.
+async fn logged_in_with_flaky_store(sandbox: &anaf_sandbox::Sandbox) -> (anaf::Client, Slot, Arc<AtomicBool>) {
+    let slot: Slot = Arc::default();
+    let failing = Arc::new(AtomicBool::new(false));
+    let client = logged_in_with(
+        sandbox,
+        builder(sandbox).token_store(flaky_store(slot.clone(), failing.clone())),
+    )
+    .await;
+    (client, slot, failing)
+}
+
 /// [`flaky_store`] counting the saves attempted.
 fn flaky_store_counting(
     slot: Arc<Mutex<Option<TokenSet>>>,
@@ -177,13 +191,7 @@ async fn many_calls_at_once_make_one_save_attempt() {
 #[tokio::test]
 async fn a_refresh_after_a_refused_save_spends_the_unsaved_pair() {
     let sandbox = sandbox();
-    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
-    let failing = Arc::new(AtomicBool::new(false));
-    let client = logged_in_with(
-        &sandbox,
-        builder(&sandbox).token_store(flaky_store(slot.clone(), failing.clone())),
-    )
-    .await;
+    let (client, slot, failing) = logged_in_with_flaky_store(&sandbox).await;
     failing.store(true, Ordering::SeqCst);
     let _ = client.oauth().refresh().await.unwrap_err();
     // The store holds the spent pair, memory the live one: the next refresh must use the
@@ -202,15 +210,9 @@ async fn a_refresh_after_a_refused_save_spends_the_unsaved_pair() {
 }
 
 #[tokio::test]
-async fn the_first_call_after_a_failed_save_retries_it() {
+async fn an_explicit_refresh_reports_a_refused_save_and_keeps_the_pair() {
     let sandbox = sandbox();
-    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
-    let failing = Arc::new(AtomicBool::new(false));
-    let client = logged_in_with(
-        &sandbox,
-        builder(&sandbox).token_store(flaky_store(slot.clone(), failing.clone())),
-    )
-    .await;
+    let (client, slot, failing) = logged_in_with_flaky_store(&sandbox).await;
     failing.store(true, Ordering::SeqCst);
     // An explicit refresh reports the refused save as its error, and keeps the new pair.
     let error = client.oauth().refresh().await.unwrap_err();
@@ -226,13 +228,7 @@ async fn the_first_call_after_a_failed_save_retries_it() {
 #[tokio::test]
 async fn a_pair_saved_by_another_program_meanwhile_wins_over_the_unsaved_one() {
     let sandbox = sandbox();
-    let slot: Arc<Mutex<Option<TokenSet>>> = Arc::default();
-    let failing = Arc::new(AtomicBool::new(false));
-    let client = logged_in_with(
-        &sandbox,
-        builder(&sandbox).token_store(flaky_store(slot.clone(), failing.clone())),
-    )
-    .await;
+    let (client, slot, failing) = logged_in_with_flaky_store(&sandbox).await;
     failing.store(true, Ordering::SeqCst);
     let _ = client.oauth().refresh().await.unwrap_err();
     // Another program logs in again and saves its own pair.

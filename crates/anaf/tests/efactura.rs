@@ -796,6 +796,31 @@ fn seed(sandbox: &anaf_sandbox::Sandbox, count: u32) {
         .unwrap();
 }
 
+/// 600 received messages, and a stream over them read to the end of its first page (500).
+async fn six_hundred_read_to_the_end_of_page_one(
+    sandbox: &anaf_sandbox::Sandbox,
+    client: &anaf::Client,
+) -> (anaf::efactura::MessageStream, Vec<anaf::efactura::Message>) {
+    seed(sandbox, 600);
+    let now = chrono::Utc::now();
+    let mut stream = client
+        .efactura()
+        .messages(CIF, now - chrono::Duration::days(20), Some(now), None);
+    let mut read = Vec::new();
+    for _ in 0..500 {
+        read.push(stream.next().await.unwrap().unwrap());
+    }
+    (stream, read)
+}
+
+/// A message as the list's JSON carries it.
+fn as_anaf_sends_it(m: &anaf::efactura::Message) -> serde_json::Value {
+    serde_json::json!({
+        "data_creare": m.raw_created_at, "cif": CIF, "id_solicitare": m.upload_id.to_string(),
+        "detalii": m.details, "tip": m.raw_kind, "id": m.id.to_string(),
+    })
+}
+
 #[tokio::test]
 async fn the_stream_goes_on_past_an_empty_page_while_anaf_says_more_follow() {
     let sandbox = sandbox();
@@ -826,15 +851,7 @@ async fn the_stream_goes_on_past_an_empty_page_while_anaf_says_more_follow() {
 async fn a_message_indexed_onto_a_page_already_read_is_found_by_a_second_reading() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
-    seed(&sandbox, 600);
-    let now = chrono::Utc::now();
-    let mut stream = client
-        .efactura()
-        .messages(CIF, now - chrono::Duration::days(20), Some(now), None);
-    let mut all = Vec::new();
-    for _ in 0..500 {
-        all.push(stream.next().await.unwrap().unwrap());
-    }
+    let (mut stream, mut all) = six_hundred_read_to_the_end_of_page_one(&sandbox, &client).await;
     // Two messages are indexed now with dates inside page 1 (newest first), which is read.
     sandbox
         .seed_received_invoices(&SeedRequest {
@@ -858,33 +875,16 @@ async fn a_message_indexed_onto_a_page_already_read_is_found_by_a_second_reading
 async fn a_message_pushed_onto_the_next_page_by_late_indexing_is_returned_once() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
-    seed(&sandbox, 600);
-    let now = chrono::Utc::now();
-    let mut stream = client
-        .efactura()
-        .messages(CIF, now - chrono::Duration::days(20), Some(now), None);
-    let mut all = Vec::new();
-    for _ in 0..500 {
-        all.push(stream.next().await.unwrap().unwrap());
-    }
+    let (mut stream, mut all) = six_hundred_read_to_the_end_of_page_one(&sandbox, &client).await;
     // A message indexed late sits on page 1 now, so page 1's last one opens page 2 again.
-    let last = all.last().unwrap();
-    let repeated = serde_json::json!({
-        "data_creare": last.raw_created_at, "cif": CIF, "id_solicitare": last.upload_id.to_string(),
-        "detalii": last.details, "tip": last.raw_kind, "id": last.id.to_string(),
-    });
+    let repeated = as_anaf_sends_it(all.last().unwrap());
     let real_page_2 = client
         .efactura()
         .list_messages_page(CIF, stream.effective_start(), stream.effective_end().unwrap(), 2, None)
         .await
         .unwrap();
     let mut shifted = vec![repeated];
-    shifted.extend(real_page_2.messages.iter().map(|m| {
-        serde_json::json!({
-            "data_creare": m.raw_created_at, "cif": CIF, "id_solicitare": m.upload_id.to_string(),
-            "detalii": m.details, "tip": m.raw_kind, "id": m.id.to_string(),
-        })
-    }));
+    shifted.extend(real_page_2.messages.iter().map(as_anaf_sends_it));
     next_list_answer(&sandbox, page_json(&shifted, 2, 2, 601));
     while let Some(message) = stream.next().await.unwrap() {
         all.push(message);
