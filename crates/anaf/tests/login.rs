@@ -58,24 +58,46 @@ async fn browser_session(sandbox_base: String, authorization_url: String) -> Str
     http.get(&callback).send().await.unwrap().text().await.unwrap()
 }
 
-#[tokio::test]
-async fn login_through_the_loopback_listener() {
-    let sandbox = sandbox();
+/// A desktop login in progress on a free loopback port: the client, the login's task, the
+/// authorization URL it shows, the registered callback and its port.
+struct DesktopLogin {
+    client: anaf::Client,
+    login: tokio::task::JoinHandle<Result<anaf::TokenSet, anaf::Error>>,
+    url: String,
+    callback: String,
+    port: u16,
+}
+
+/// Starts a login with `options` (its `on_url` is set here) and waits for its URL.
+async fn start_desktop_login(sandbox: &Sandbox, options: LoginOptions) -> DesktopLogin {
     let port = free_port();
-    let client = builder(&sandbox)
-        .application(desktop_app(&sandbox, port))
-        .build()
-        .unwrap();
+    let app = desktop_app(sandbox, port);
+    let callback = app.redirect_uri.clone();
+    let client = builder(sandbox).application(app).build().unwrap();
     let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (pem_tx, pem_rx) = std::sync::mpsc::channel();
-    let options = LoginOptions::default()
+    let options = options
         .open_browser(false)
-        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
-        .on_certificate(move |pem| pem_tx.send(pem.to_owned()).unwrap())
-        .timeout(Duration::from_secs(20));
+        .on_url(move |url| url_tx.send(url.to_owned()).unwrap());
     let login_client = client.clone();
     let login = tokio::spawn(async move { login_client.oauth().login_interactive(options).await });
     let url = url_rx.recv().await.unwrap();
+    DesktopLogin {
+        client,
+        login,
+        url,
+        callback,
+        port,
+    }
+}
+
+#[tokio::test]
+async fn login_through_the_loopback_listener() {
+    let sandbox = sandbox();
+    let (pem_tx, pem_rx) = std::sync::mpsc::channel();
+    let options = LoginOptions::default()
+        .on_certificate(move |pem| pem_tx.send(pem.to_owned()).unwrap())
+        .timeout(Duration::from_secs(20));
+    let DesktopLogin { client, login, url, .. } = start_desktop_login(&sandbox, options).await;
     assert!(url.contains("token_content_type=jwt"));
     let page = browser_session(sandbox.base_url().to_owned(), url).await;
     assert!(page.contains("Autentificare reusita"));
@@ -191,18 +213,10 @@ async fn a_paste_prompt_closed_without_input_cancels_the_login() {
 #[tokio::test]
 async fn a_forged_error_callback_cannot_abort_the_login() {
     let sandbox = sandbox();
-    let port = free_port();
-    let app = desktop_app(&sandbox, port);
-    let callback = app.redirect_uri.clone();
-    let client = builder(&sandbox).application(app).build().unwrap();
-    let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = LoginOptions::default()
-        .open_browser(false)
-        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
-        .timeout(Duration::from_secs(20));
-    let login_client = client.clone();
-    let login = tokio::spawn(async move { login_client.oauth().login_interactive(options).await });
-    let url = url_rx.recv().await.unwrap();
+    let options = LoginOptions::default().timeout(Duration::from_secs(20));
+    let DesktopLogin {
+        login, url, callback, ..
+    } = start_desktop_login(&sandbox, options).await;
     let forged = format!("{callback}?error=access_denied&state=forged");
     let answer = browser().get(&forged).send().await.unwrap();
     assert!(answer.status().is_success());
@@ -231,18 +245,8 @@ async fn a_login_without_a_time_limit_still_ends_when_the_user_gives_up() {
 async fn a_silent_connection_to_the_listener_is_dropped() {
     use tokio::io::AsyncReadExt;
     let sandbox = sandbox();
-    let port = free_port();
-    let client = builder(&sandbox)
-        .application(desktop_app(&sandbox, port))
-        .build()
-        .unwrap();
-    let (url_tx, mut url_rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = LoginOptions::default()
-        .open_browser(false)
-        .on_url(move |url| url_tx.send(url.to_owned()).unwrap())
-        .timeout(Duration::from_secs(60));
-    let login = tokio::spawn(async move { client.oauth().login_interactive(options).await });
-    url_rx.recv().await.unwrap();
+    let options = LoginOptions::default().timeout(Duration::from_secs(60));
+    let DesktopLogin { login, port, .. } = start_desktop_login(&sandbox, options).await;
     let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut buffer = [0u8; 16];
     let closed = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut buffer)).await;
