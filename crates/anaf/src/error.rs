@@ -227,11 +227,15 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_input(field: &str, message: impl Into<String>) -> Error {
+    /// A refused parameter. Public for the bindings, which report a host's bad argument (a
+    /// NULL pointer, text that is not UTF-8) as the same error a bad value gets here.
+    pub fn invalid_input(field: &str, message: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidInput, message).with_field(field)
     }
 
-    pub(crate) fn internal(message: impl Into<String>) -> Error {
+    /// A failure of the library itself. Public for the bindings (a caught panic, a callback
+    /// that could not be delivered).
+    pub fn internal(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Internal, message)
     }
 

@@ -1,0 +1,143 @@
+//! The core's logs (already redacted: no token, secret or code is ever logged) delivered to
+//! one host callback.
+
+use std::ffi::{c_char, c_void};
+use std::fmt::Write as _;
+use std::sync::{OnceLock, RwLock};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+use crate::anaf_status;
+use crate::support::{HostPtr, anaf_error, c_string, guard};
+
+/// Log levels, most severe first. A callback set for a level gets it and every more severe one.
+pub const ANAF_LOG_OFF: i32 = 0;
+pub const ANAF_LOG_ERROR: i32 = 1;
+pub const ANAF_LOG_WARN: i32 = 2;
+pub const ANAF_LOG_INFO: i32 = 3;
+pub const ANAF_LOG_DEBUG: i32 = 4;
+pub const ANAF_LOG_TRACE: i32 = 5;
+
+/// Receives one log line: its level (`ANAF_LOG_*`), where it comes from (e.g.
+/// "anaf::transport") and the message with its fields ("call operation=efactura.status
+/// status=200 ms=12"). Called on library threads, possibly several at once.
+pub type anaf_log_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, target: *const c_char, message: *const c_char)>;
+
+struct Sink {
+    callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char, *const c_char),
+    user_data: HostPtr,
+    max_level: i32,
+}
+
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+/// Whether our subscriber became the process's (once; the answer is kept).
+static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+
+fn level_number(level: &Level) -> i32 {
+    match *level {
+        Level::ERROR => ANAF_LOG_ERROR,
+        Level::WARN => ANAF_LOG_WARN,
+        Level::INFO => ANAF_LOG_INFO,
+        Level::DEBUG => ANAF_LOG_DEBUG,
+        Level::TRACE => ANAF_LOG_TRACE,
+    }
+}
+
+struct HostLayer;
+
+impl<S: Subscriber> Layer<S> for HostLayer {
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
+        sink.as_ref()
+            .is_some_and(|s| level_number(metadata.level()) <= s.max_level)
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
+        let Some(sink) = sink.as_ref() else { return };
+        let level = level_number(event.metadata().level());
+        if level > sink.max_level {
+            return;
+        }
+        let mut line = Line::default();
+        event.record(&mut line);
+        let target = c_string(event.metadata().target());
+        let message = c_string(&line.text);
+        // SAFETY: the host's callback with its user_data and strings valid for the call.
+        let _ = std::panic::catch_unwind(|| unsafe {
+            (sink.callback)(sink.user_data.get(), level, target.as_ptr(), message.as_ptr())
+        });
+    }
+}
+
+/// "message key=value key=value".
+#[derive(Default)]
+struct Line {
+    text: String,
+}
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let fields = std::mem::take(&mut self.text);
+            let _ = write!(self.text, "{value:?}{fields}");
+        } else {
+            let _ = write!(self.text, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.text.insert_str(0, value);
+        } else {
+            let _ = write!(self.text, " {}={value}", field.name());
+        }
+    }
+}
+
+/// Sends the library's logs at `max_level` (`ANAF_LOG_*`) and more severe to `callback`
+/// (NULL or ANAF_LOG_OFF: stop). Logs never contain tokens, secrets or codes. Process-wide;
+/// a second call replaces the first. In a process where Rust code already installed a global
+/// `tracing` subscriber this returns ANAF_INTERNAL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_set_log_callback(
+    max_level: i32,
+    callback: anaf_log_fn,
+    user_data: *mut c_void,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    guard(out_error, || {
+        if !(ANAF_LOG_OFF..=ANAF_LOG_TRACE).contains(&max_level) {
+            return Err(anaf_core::Error::invalid_input(
+                "max_level",
+                format!("`max_level` must be ANAF_LOG_OFF (0) to ANAF_LOG_TRACE (5), not {max_level}"),
+            ));
+        }
+        INSTALLED
+            .get_or_init(|| {
+                tracing_subscriber::registry()
+                    .with(HostLayer)
+                    .try_init()
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| {
+                anaf_core::Error::internal(format!("another logger is already installed in this process: {e}"))
+            })?;
+        *SINK.write().unwrap_or_else(|e| e.into_inner()) = match callback {
+            Some(callback) if max_level > ANAF_LOG_OFF => Some(Sink {
+                callback,
+                user_data: HostPtr(user_data),
+                max_level,
+            }),
+            _ => None,
+        };
+        // Callsites cache whether they are enabled; the level just changed.
+        tracing::callsite::rebuild_interest_cache();
+        Ok(())
+    })
+}
