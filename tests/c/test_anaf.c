@@ -256,6 +256,11 @@ static void test_misuse(void) {
     anaf_error_free(e);
     e = expect_error("environment", anaf_options_set_environment(options, "staging", &err),
                      ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "environment") == 0);
+    anaf_error_free(e);
+    e = expect_error("filter", anaf_efactura_list_messages(client, SELLER, 1, "everything", &result, &err),
+                     ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "filter") == 0);
     anaf_error_free(e);
     e = expect_error("buffer", anaf_efactura_validate(client, NULL, 10, NULL, &result, &err),
                      ANAF_INVALID_INPUT);

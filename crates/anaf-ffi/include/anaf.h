@@ -62,6 +62,11 @@
  * blocking `anaf_` function (those refuse with `ANAF_INVALID_INPUT`, field "thread"); it may
  * start `_async` calls and free objects. Strings passed to a callback are valid only during it.
  *
+ * Process exit. The library's threads (two runtime workers by default, and a blocking pool
+ * that grows with the work) live until `anaf_runtime_shutdown`. Call it before unloading the
+ * library (`FreeLibrary`, `dlclose`), and before exit in hosts that wait for every thread that
+ * ever ran their code (Mono does, once a callback has run in .NET).
+ *
  * Calling convention. Every function and callback is `cdecl`, on every platform, including
  * 32-bit Windows, where Delphi's default is `register` and C#'s is `StdCall`: declare them
  * `cdecl` (Delphi) and `CallingConvention.Cdecl` (C#).
@@ -234,8 +239,12 @@ typedef int32_t (*anaf_token_load_fn)(void *user_data, anaf_token_sink *sink);
 typedef int32_t (*anaf_token_save_fn)(void *user_data, const char *tokens_json);
 
 /**
- * Called once when the library will not use a `user_data` any more (e.g. to free a .NET
- * GCHandle or a Delphi object), on whichever thread dropped the last use.
+ * Called exactly once when the library will not use a `user_data` any more (e.g. to free a
+ * .NET GCHandle or a Delphi object). It runs on whichever thread lets go of the last use:
+ * a library thread, or inside the host's own `anaf_options_free`, `anaf_client_free`,
+ * `anaf_token_store_free` or replacing `anaf_options_set_token_event_callback` call (it
+ * may free the host's object, but must not call those functions itself). When the call that
+ * was given `release` fails, `release` is never called and `user_data` stays the host's.
  */
 typedef void (*anaf_release_fn)(void *user_data);
 
@@ -819,7 +828,8 @@ anaf_status anaf_login_options_set_timeout(anaf_login_options *options,
 
 /**
  * Called with the authorization URL (e.g. to show it, or open it in an embedded browser).
- * NULL removes it.
+ * NULL removes it. The hooks and their `user_data` are used only while a login with these
+ * options runs: once it has returned (or its callback fired) the library holds neither.
  */
 anaf_status anaf_login_options_set_url_callback(anaf_login_options *options,
                                                 anaf_text_callback callback,
@@ -1274,8 +1284,9 @@ anaf_status anaf_public_lookup_efactura_register_async(const anaf_client *client
 /**
  * Sends the library's logs at `max_level` (`ANAF_LOG_*`) and more severe to `callback`
  * (NULL or ANAF_LOG_OFF: stop). Logs never contain tokens, secrets or codes. Process-wide;
- * a second call replaces the first. In a process where Rust code already installed a global
- * `tracing` subscriber this returns ANAF_INTERNAL.
+ * a second call replaces the first, and once it returns the previous callback is not
+ * running and will not be called again (its `user_data` is free). In a process where Rust
+ * code already installed a global `tracing` subscriber this returns ANAF_INTERNAL.
  */
 anaf_status anaf_set_log_callback(int32_t max_level,
                                   anaf_log_fn callback,
@@ -1344,8 +1355,9 @@ anaf_status anaf_sandbox_register_app(const anaf_sandbox *sandbox,
 
 #if defined(ANAF_HAS_SANDBOX)
 /**
- * Adds a user (a certificate) with SPV rights: `{"serial": "..." (optional), "cifs":
- * ["8000000000"], "services": ["efactura"]}`. Writes the identity as JSON.
+ * Adds a user (a certificate) with SPV rights: `{"name": "Ion Popescu", "cifs":
+ * ["8000000000"], "services": ["efactura"], "serial": "..." (optional: generated)}`.
+ * Writes the identity as JSON.
  */
 anaf_status anaf_sandbox_add_identity(const anaf_sandbox *sandbox,
                                       const char *spec_json,

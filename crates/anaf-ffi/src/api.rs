@@ -15,8 +15,8 @@ use anaf_core::{Application, ClientBuilder, Environment, Error, LoginOptions, Re
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::support::{
-    HostPtr, Prepared, anaf_cancel, anaf_error, anaf_result, bytes_arg, c_string, flag_arg, guard, guard_value,
-    handle_arg, handle_mut, opt_str_arg, out_arg, run_blocking, spawn_async, str_arg, write_out,
+    HostPtr, Prepared, anaf_cancel, anaf_error, anaf_result, bytes_arg, c_string, code_arg, flag_arg, guard,
+    guard_value, handle_arg, handle_mut, opt_str_arg, out_arg, run_blocking, spawn_async, str_arg, write_out,
 };
 use crate::{anaf_callback, anaf_status};
 
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn anaf_options_set_environment(
 ) -> anaf_status {
     update(options, out_error, |b| {
         // SAFETY: NULL or a NUL-terminated string per the contract.
-        let environment: Environment = unsafe { str_arg(environment, "environment") }?.parse()?;
+        let environment: Environment = code_arg(unsafe { str_arg(environment, "environment") }?, "environment")?;
         Ok(b.environment(environment))
     })
 }
@@ -741,7 +741,8 @@ pub unsafe extern "C" fn anaf_login_options_set_timeout(
 }
 
 /// Called with the authorization URL (e.g. to show it, or open it in an embedded browser).
-/// NULL removes it.
+/// NULL removes it. The hooks and their `user_data` are used only while a login with these
+/// options runs: once it has returned (or its callback fired) the library holds neither.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_login_options_set_url_callback(
     options: *mut anaf_login_options,
@@ -908,7 +909,10 @@ unsafe fn upload_args(
             format!("unknown upload flags {:#x}", flags & !ANAF_UPLOAD_ALL),
         ));
     }
-    let standard: Standard = standard.map(str::parse).transpose()?.unwrap_or_default();
+    let standard: Standard = standard
+        .map(|s| code_arg(s, "standard"))
+        .transpose()?
+        .unwrap_or_default();
     let options = UploadOptions::new()
         .standard(standard)
         .external(flags & ANAF_UPLOAD_EXTERNAL != 0)
@@ -1159,7 +1163,9 @@ pub unsafe extern "C" fn anaf_efactura_open_archive(
 
 unsafe fn filter_arg(filter: *const c_char) -> Result<Option<MessageFilter>, Error> {
     // SAFETY: NULL or a NUL-terminated string per the contract.
-    unsafe { opt_str_arg(filter, "filter") }?.map(str::parse).transpose()
+    unsafe { opt_str_arg(filter, "filter") }?
+        .map(|f| code_arg(f, "filter"))
+        .transpose()
 }
 
 unsafe fn prepare_list_messages(
@@ -1384,7 +1390,7 @@ pub unsafe extern "C" fn anaf_message_stream_free(stream: *mut anaf_message_stre
 unsafe fn document_type_arg(kind: *const c_char) -> Result<DocumentType, Error> {
     // SAFETY: NULL or a NUL-terminated string per the contract.
     Ok(unsafe { opt_str_arg(kind, "kind") }?
-        .map(str::parse)
+        .map(|k| code_arg(k, "kind"))
         .transpose()?
         .unwrap_or_default())
 }

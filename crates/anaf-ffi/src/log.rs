@@ -101,8 +101,9 @@ impl Visit for Line {
 
 /// Sends the library's logs at `max_level` (`ANAF_LOG_*`) and more severe to `callback`
 /// (NULL or ANAF_LOG_OFF: stop). Logs never contain tokens, secrets or codes. Process-wide;
-/// a second call replaces the first. In a process where Rust code already installed a global
-/// `tracing` subscriber this returns ANAF_INTERNAL.
+/// a second call replaces the first, and once it returns the previous callback is not
+/// running and will not be called again (its `user_data` is free). In a process where Rust
+/// code already installed a global `tracing` subscriber this returns ANAF_INTERNAL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_set_log_callback(
     max_level: i32,

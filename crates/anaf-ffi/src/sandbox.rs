@@ -226,8 +226,9 @@ pub unsafe extern "C" fn anaf_sandbox_register_app(
     })
 }
 
-/// Adds a user (a certificate) with SPV rights: `{"serial": "..." (optional), "cifs":
-/// ["8000000000"], "services": ["efactura"]}`. Writes the identity as JSON.
+/// Adds a user (a certificate) with SPV rights: `{"name": "Ion Popescu", "cifs":
+/// ["8000000000"], "services": ["efactura"], "serial": "..." (optional: generated)}`.
+/// Writes the identity as JSON.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_sandbox_add_identity(
     sandbox: *const anaf_sandbox,

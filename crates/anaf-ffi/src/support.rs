@@ -181,6 +181,13 @@ pub(crate) unsafe fn handle_mut<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mu
     unsafe { ptr.as_mut() }.ok_or_else(|| Error::invalid_input(name, format!("`{name}` is NULL")))
 }
 
+/// A code argument ("prod", "ubl", "received" ...) parsed by the core, with the error naming
+/// the C parameter (the core names it generically).
+pub(crate) fn code_arg<T: std::str::FromStr<Err = Error>>(text: &str, name: &str) -> Result<T, Error> {
+    text.parse()
+        .map_err(|e: Error| Error::invalid_input(name, e.to_string()))
+}
+
 /// A 0/1 flag argument.
 pub(crate) fn flag_arg(value: i32, name: &str) -> Result<bool, Error> {
     match value {
@@ -284,10 +291,34 @@ where
     })
 }
 
+type CompletionFn = unsafe extern "C" fn(*mut c_void, anaf_status, *mut anaf_result, *mut anaf_error);
+
+/// Hands an outcome to a host's completion callback (which then owns the result or error).
+fn deliver(callback: CompletionFn, user_data: HostPtr, outcome: Result<Option<anaf_result>, Error>) {
+    let (status, result, error) = match outcome {
+        Ok(result) => (
+            ANAF_OK,
+            result.map_or(std::ptr::null_mut(), |r| Box::into_raw(Box::new(r))),
+            std::ptr::null_mut(),
+        ),
+        Err(error) => (
+            error.kind().number(),
+            std::ptr::null_mut(),
+            Box::into_raw(Box::new(anaf_error::new(error))),
+        ),
+    };
+    // A host callback must not unwind; if Rust code inside it panics (a Rust host), the
+    // panic stops here rather than tearing down a runtime worker.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the host gave this function pointer for exactly this call.
+        unsafe { callback(user_data.get(), status, result, error) }
+    }));
+}
+
 /// The callback of one async call: fires exactly once, also when the runtime drops the task
 /// (shutdown), which then reports an `internal` error.
 struct Completion {
-    callback: unsafe extern "C" fn(*mut c_void, anaf_status, *mut anaf_result, *mut anaf_error),
+    callback: CompletionFn,
     user_data: HostPtr,
     fired: bool,
 }
@@ -295,46 +326,38 @@ struct Completion {
 impl Completion {
     fn fire(mut self, outcome: Result<Option<anaf_result>, Error>) {
         self.fired = true;
-        let (status, result, error) = match outcome {
-            Ok(result) => (
-                ANAF_OK,
-                result.map_or(std::ptr::null_mut(), |r| Box::into_raw(Box::new(r))),
-                std::ptr::null_mut(),
-            ),
-            Err(error) => (
-                error.kind().number(),
-                std::ptr::null_mut(),
-                Box::into_raw(Box::new(anaf_error::new(error))),
-            ),
-        };
-        // A host callback must not unwind; if Rust code inside it panics (a Rust host), the
-        // panic stops here rather than tearing down a runtime worker.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the host gave this function pointer for exactly this call.
-            unsafe { (self.callback)(self.user_data.get(), status, result, error) }
-        }));
+        deliver(self.callback, self.user_data, outcome);
+    }
+
+    /// For a call that did not start: its callback must never fire.
+    fn disarm(mut self) {
+        self.fired = true;
     }
 }
 
 impl Drop for Completion {
+    /// The runtime dropped the task (it is shutting down): the callback still fires once, on
+    /// a thread of its own, since the drop may happen inside a call of the host.
     fn drop(&mut self) {
-        if !self.fired {
-            let again = Completion {
-                callback: self.callback,
-                user_data: self.user_data,
-                fired: false,
-            };
-            self.fired = true;
-            again.fire(Err(Error::internal(
-                "the anaf runtime stopped before the call finished (anaf_runtime_shutdown?)",
-            )));
+        if self.fired {
+            return;
+        }
+        self.fired = true;
+        let (callback, user_data) = (self.callback, self.user_data);
+        let stopped = || Error::internal("the anaf runtime stopped before the call finished (anaf_runtime_shutdown?)");
+        let spawned = std::thread::Builder::new()
+            .name("anaf-callback".into())
+            .spawn(move || deliver(callback, user_data, Err(stopped())));
+        if spawned.is_err() {
+            // No thread to be had: late and on this thread is better than never.
+            deliver(callback, user_data, Err(stopped()));
         }
     }
 }
 
-/// The async form of an I/O call. With a NULL callback nothing starts and `ANAF_INVALID_INPUT`
-/// is returned; otherwise `ANAF_OK`, and the callback fires exactly once on a library thread
-/// with the result or the error (bad arguments included).
+/// The async form of an I/O call. `ANAF_OK`: the callback fires exactly once, on a library
+/// thread, with the result or the error (bad arguments included). Any other status (a NULL
+/// callback, a runtime that cannot start): nothing started and the callback never fires.
 pub(crate) fn spawn_async<F>(
     cancel: *const anaf_cancel,
     callback: anaf_callback,
@@ -362,15 +385,9 @@ where
     let runtime = match anaf_core::runtime::handle() {
         Ok(runtime) => runtime,
         Err(error) => {
-            // No runtime to run on: report on a thread of our own, as promised.
-            let error = started.err().unwrap_or(error);
-            let spawned = std::thread::Builder::new()
-                .name("anaf-callback".into())
-                .spawn(move || completion.fire(Err(error)));
-            return match spawned {
-                Ok(_) => ANAF_OK,
-                Err(_) => anaf_core::ErrorKind::Internal.number(),
-            };
+            // The runtime cannot start (no threads to be had): nothing starts, nothing fires.
+            completion.disarm();
+            return error.kind().number();
         }
     };
     runtime.spawn(async move {

@@ -32,8 +32,12 @@ pub type anaf_token_unlock_fn = Option<unsafe extern "C" fn(user_data: *mut c_vo
 /// Receives a token event as JSON, without secrets: `{"event": "changed" | "save_failed" |
 /// "saved" | "login_required" | "cleared", ...}`.
 pub type anaf_token_event_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, event_json: *const c_char)>;
-/// Called once when the library will not use a `user_data` any more (e.g. to free a .NET
-/// GCHandle or a Delphi object), on whichever thread dropped the last use.
+/// Called exactly once when the library will not use a `user_data` any more (e.g. to free a
+/// .NET GCHandle or a Delphi object). It runs on whichever thread lets go of the last use:
+/// a library thread, or inside the host's own `anaf_options_free`, `anaf_client_free`,
+/// `anaf_token_store_free` or replacing `anaf_options_set_token_event_callback` call (it
+/// may free the host's object, but must not call those functions itself). When the call that
+/// was given `release` fails, `release` is never called and `user_data` stays the host's.
 pub type anaf_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
 type Load = unsafe extern "C" fn(*mut c_void, *mut anaf_token_sink) -> i32;

@@ -555,7 +555,8 @@ async fn a_refresh_answer_lost_after_anaf_rotated_says_log_in_again_once() {
     let heard = Heard::default();
     let client = logged_in_with(&sandbox, builder(&sandbox).on_token_event(heard.hook())).await;
     age_tokens(&client).await;
-    heard.take();
+    // Hooks run after the calls return: wait for these two rather than racing them.
+    heard.expect(&["changed:login:saved", "changed:set:saved"]).await;
     // ANAF rotates the pair, then the connection drops before the answer.
     sandbox
         .inject_fault(FaultSpec {
