@@ -48,24 +48,31 @@
  *
  * Blocking and async. Every call that does I/O has a blocking form, which returns when done,
  * and an `_async` form taking `(const anaf_cancel *cancel, anaf_callback callback, void
- * *user_data)`. The async form returns `ANAF_OK` when it started (`ANAF_INVALID_INPUT` only when
- * `callback` is NULL: nothing starts). Once started, the callback fires exactly once, on a
- * library thread, with the result or the error (a bad argument included); it owns both. The
+ * *user_data)`. The async form returns `ANAF_OK` when it started; then the callback fires
+ * exactly once, on a library thread, with the result or the error (a bad argument included),
+ * and owns both. Any other status means nothing started and the callback will not fire
+ * (`ANAF_INVALID_INPUT`: `callback` is NULL; `ANAF_INTERNAL`: the library could not start its
+ * threads). The
  * cancel token may be NULL; firing it (`anaf_cancel_fire`) ends the call with
  * `ANAF_CANCELLED`, and an upload cancelled after it was sent is reported with
  * `anaf_error_upload_outcome_unknown` = 1 (look for it before sending it again).
  *
- * Callbacks. Every callback (async completions, token store, token events, logging, login
- * hooks) runs on a library thread, never inside the call that registered it, and receives the
- * `user_data` given with it. It must not unwind (C++ exceptions, Delphi exceptions, .NET
- * exceptions must be caught inside it) or longjmp, must return promptly, and must not call a
- * blocking `anaf_` function (those refuse with `ANAF_INVALID_INPUT`, field "thread"); it may
- * start `_async` calls and free objects. Strings passed to a callback are valid only during it.
+ * Callbacks. Every callback (async completions, token store, token events, login hooks) runs on
+ * a library thread, never inside the call that registered it, and receives the `user_data` given
+ * with it. Two exceptions, each documented where it applies: the log callback runs on whichever
+ * thread logs (during a blocking call, the caller's own), and a `release` callback runs on
+ * whichever thread lets go of the last use (possibly inside an `anaf_*_free`). It must not
+ * unwind (C++ exceptions, Delphi exceptions, .NET exceptions must be caught inside it) or
+ * longjmp, must return promptly, and must not call a blocking `anaf_` function (those refuse
+ * with `ANAF_INVALID_INPUT`, field "thread"); it may start `_async` calls and free objects.
+ * Strings passed to a callback are valid only during it.
  *
  * Process exit. The library's threads (two runtime workers by default, and a blocking pool
  * that grows with the work) live until `anaf_runtime_shutdown`. Call it before unloading the
  * library (`FreeLibrary`, `dlclose`), and before exit in hosts that wait for every thread that
- * ever ran their code (Mono does, once a callback has run in .NET).
+ * ever ran their code (Mono does, once a callback has run in .NET). The callbacks of `_async`
+ * calls still in flight fire (with `ANAF_INTERNAL`) before it returns; free every sandbox and
+ * let host callbacks return before unloading.
  *
  * Calling convention. Every function and callback is `cdecl`, on every platform, including
  * 32-bit Windows, where Delphi's default is `register` and C#'s is `StdCall`: declare them
@@ -220,8 +227,11 @@ typedef void (*anaf_text_callback)(void *user_data, const char *text);
 
 /**
  * Receives one log line: its level (`ANAF_LOG_*`), where it comes from (e.g.
- * "anaf::transport") and the message with its fields ("call operation=efactura.status
- * status=200 ms=12"). Called on library threads, possibly several at once.
+ * "anaf::transport") and the message with its fields and those of the operation it belongs
+ * to ("answered operation=\"efactura.status\" status=200 attempts=1 duration_ms=3").
+ * Called on the thread that logged: a library thread, or the host's own thread during a
+ * blocking call; possibly on several threads at once. Lines logged while the callback runs
+ * on that same thread are dropped (no recursion).
  */
 typedef void (*anaf_log_fn)(void *user_data, int32_t level, const char *target, const char *message);
 
@@ -240,11 +250,12 @@ typedef int32_t (*anaf_token_save_fn)(void *user_data, const char *tokens_json);
 
 /**
  * Called exactly once when the library will not use a `user_data` any more (e.g. to free a
- * .NET GCHandle or a Delphi object). It runs on whichever thread lets go of the last use:
- * a library thread, or inside the host's own `anaf_options_free`, `anaf_client_free`,
- * `anaf_token_store_free` or replacing `anaf_options_set_token_event_callback` call (it
- * may free the host's object, but must not call those functions itself). When the call that
- * was given `release` fails, `release` is never called and `user_data` stays the host's.
+ * .NET GCHandle or a Delphi object). It runs on whichever thread lets go of the last use: a
+ * library thread, or inside the host's own `anaf_options_free`, `anaf_client_free`,
+ * `anaf_token_store_free`, or an `anaf_options_set_token_event_callback` that replaces the
+ * callback or passes NULL (it may free the host's object, but must not call those functions
+ * itself). When the call that was given `release` fails, `release` is never called and
+ * `user_data` stays the host's.
  */
 typedef void (*anaf_release_fn)(void *user_data);
 
@@ -504,9 +515,12 @@ void anaf_cancel_free(anaf_cancel *cancel);
 anaf_status anaf_runtime_configure(uint32_t worker_threads, anaf_error **out_error);
 
 /**
- * Stops the library's threads, waiting at most `timeout_ms` for calls in flight (their
- * callbacks fire with ANAF_INTERNAL). Call before unloading the library (e.g. `FreeLibrary`).
- * A later I/O call starts the runtime again. Refused from a library thread.
+ * Stops the library's threads, waiting at most `timeout_ms` for them. The callbacks of
+ * `_async` calls still in flight fire with ANAF_INTERNAL before this returns (possibly on
+ * this thread). A host callback still running when the time is up (a token store waiting
+ * on a database) keeps running: give callbacks time to return before unloading the library
+ * (`FreeLibrary`, `dlclose`). A later I/O call starts the runtime again. Refused from a
+ * library thread, and while blocking calls are running.
  */
 anaf_status anaf_runtime_shutdown(uint64_t timeout_ms, anaf_error **out_error);
 
@@ -829,7 +843,8 @@ anaf_status anaf_login_options_set_timeout(anaf_login_options *options,
 /**
  * Called with the authorization URL (e.g. to show it, or open it in an embedded browser).
  * NULL removes it. The hooks and their `user_data` are used only while a login with these
- * options runs: once it has returned (or its callback fired) the library holds neither.
+ * options runs: once it has returned (or its callback fired, cancelled or not) no hook is
+ * running or will run.
  */
 anaf_status anaf_login_options_set_url_callback(anaf_login_options *options,
                                                 anaf_text_callback callback,
@@ -883,11 +898,11 @@ anaf_status anaf_hello_async(const anaf_client *client,
                              void *user_data);
 
 /**
- * Uploads an invoice (`xml`, `xml_len` bytes, sent as they are) for the company `cif`.
- * `standard`: "ubl" (NULL: the default), "cn" (credit note), "cii", "rasp" (a message to the
- * seller); `flags`: `ANAF_UPLOAD_*`. Never retried: on ANAF_TIMEOUT or ANAF_TRANSPORT with
- * `anaf_error_upload_outcome_unknown` the invoice may be at ANAF. Result JSON: `{"upload_id":
- * 5001130147, "response_time": "...", ...}`.
+ * Uploads an invoice (`xml`, `xml_len` bytes, sent as they are) for the company `cif`. `standard`:
+ * "ubl" (NULL: the default), "credit_note", "cii", "rasp" (a message to the seller), or ANAF's own
+ * "UBL", "CN", "CII", "RASP"; `flags`: `ANAF_UPLOAD_*`. Never retried: on ANAF_TIMEOUT or
+ * ANAF_TRANSPORT with `anaf_error_upload_outcome_unknown` the invoice may be at ANAF. Result JSON:
+ * `{"upload_id": 5001130147, "response_time": "...", ...}`.
  */
 anaf_status anaf_efactura_upload(const anaf_client *client,
                                  const uint8_t *xml,
@@ -993,8 +1008,9 @@ anaf_status anaf_efactura_open_archive(const uint8_t *zip,
 
 /**
  * The messages of the last `days` days (1 to 60) for `cif`. `filter`: NULL (all), "sent",
- * "received", "errors", "buyer_message". An empty list is a result, not an error. Result
- * JSON: an array of `{"id", "upload_id", "cif", "kind", "created_at", "details", ...}`.
+ * "received", "errors", "buyer_messages" (or ANAF's "T", "P", "E", "R"). An empty list is a
+ * result, not an error. Result JSON: an array of `{"id", "upload_id", "cif", "kind", "created_at",
+ * "details", ...}`.
  */
 anaf_status anaf_efactura_list_messages(const anaf_client *client,
                                         const char *cif,
@@ -1016,7 +1032,7 @@ anaf_status anaf_efactura_list_messages_async(const anaf_client *client,
 
 /**
  * One page (from 1) of the messages between two times (Unix milliseconds). Result JSON:
- * `{"messages": [...], "page", "total_pages", "total_records", ...}`.
+ * `{"messages": [...], "page", "total_pages", "total_messages", "per_page"}`.
  */
 anaf_status anaf_efactura_list_messages_page(const anaf_client *client,
                                              const char *cif,
@@ -1285,8 +1301,9 @@ anaf_status anaf_public_lookup_efactura_register_async(const anaf_client *client
  * Sends the library's logs at `max_level` (`ANAF_LOG_*`) and more severe to `callback`
  * (NULL or ANAF_LOG_OFF: stop). Logs never contain tokens, secrets or codes. Process-wide;
  * a second call replaces the first, and once it returns the previous callback is not
- * running and will not be called again (its `user_data` is free). In a process where Rust
- * code already installed a global `tracing` subscriber this returns ANAF_INTERNAL.
+ * running and will not be called again (its `user_data` is free). Refused (field "thread")
+ * from inside the log callback. In a process where Rust code already installed a global
+ * `tracing` subscriber this returns ANAF_INTERNAL.
  */
 anaf_status anaf_set_log_callback(int32_t max_level,
                                   anaf_log_fn callback,
@@ -1298,8 +1315,8 @@ anaf_status anaf_set_log_callback(int32_t max_level,
  * Starts a sandbox. `options_json` may be NULL (ANAF's documented behaviour: uploads take
  * 2 s to process) or e.g. `{"instant": true}` (final at once); other keys:
  * `port`, `processing_delay_ms`, `indexing_lag_ms`, `per_minute_limit`, `code_lifetime_ms`,
- * `access_token_lifetime_ms`, `rotate_refresh_tokens`, `waf_rules`,
- * `public_registry_pacing`, `default_client_id`, `default_client_secret`,
+ * `access_token_lifetime_ms`, `refresh_token_lifetime_ms`, `rotate_refresh_tokens`,
+ * `waf_rules`, `public_registry_pacing`, `default_client_id`, `default_client_secret`,
  * `default_redirect_uris`, `worker_threads`, `daily_limits` (`{"efactura_status": 1, ...}`).
  */
 anaf_status anaf_sandbox_start(const char *options_json,
@@ -1518,7 +1535,9 @@ void anaf_token_store_free(anaf_token_store *store);
 
 /**
  * Keeps the tokens through the host's callbacks. Clients made from these options share one
- * store (and one refresh at a time). The store handle may be freed afterwards.
+ * store (and one refresh at a time). The options take the store as it is now: set its
+ * clear, lock and sharing key first (later changes to the handle do not reach them). The
+ * store handle may be freed afterwards.
  */
 anaf_status anaf_options_set_token_store(anaf_options *options,
                                          const anaf_token_store *store,

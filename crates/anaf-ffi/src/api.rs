@@ -13,10 +13,12 @@ use anaf_core::efactura::{DocumentType, MessageFilter, PdfOutcome, Standard, Upl
 use anaf_core::etransport::{InfoFilter, SchemaVersion};
 use anaf_core::{Application, ClientBuilder, Environment, Error, LoginOptions, RetryPolicy, TokenSet};
 use chrono::{DateTime, NaiveDate, Utc};
+use zeroize::Zeroizing;
 
 use crate::support::{
     HostPtr, Prepared, anaf_cancel, anaf_error, anaf_result, bytes_arg, c_string, code_arg, flag_arg, guard,
-    guard_value, handle_arg, handle_mut, opt_str_arg, out_arg, run_blocking, spawn_async, str_arg, write_out,
+    guard_value, handle_arg, handle_mut, opt_str_arg, out_arg, run_blocking, secret_c_string, spawn_async, str_arg,
+    write_out,
 };
 use crate::{anaf_callback, anaf_status};
 
@@ -370,7 +372,7 @@ unsafe fn prepare_exchange_code(
     // SAFETY: NULL or live arguments per the contract.
     let client = unsafe { client_of(client) }?;
     // SAFETY: as above.
-    let code = unsafe { str_arg(code, "code") }?.to_owned();
+    let code = Zeroizing::new(unsafe { str_arg(code, "code") }?.to_owned());
     Ok(async move { json_result(&client.oauth().exchange_code(&code).await?.info()) })
 }
 
@@ -412,7 +414,7 @@ unsafe fn prepare_complete_authorization(
     let (client, url, state) = unsafe {
         (
             client_of(client)?,
-            str_arg(redirected_url, "redirected_url")?.to_owned(),
+            Zeroizing::new(str_arg(redirected_url, "redirected_url")?.to_owned()),
             str_arg(expected_state, "expected_state")?.to_owned(),
         )
     };
@@ -559,8 +561,9 @@ unsafe fn prepare_tokens(
     Ok(async move {
         match client.oauth().tokens().await? {
             Some(tokens) => Ok(Some(anaf_result {
-                json: c_string(&tokens.to_json()),
+                json: secret_c_string(tokens.to_json()),
                 bytes: None,
+                secret: true,
             })),
             None => Ok(None),
         }
@@ -742,7 +745,8 @@ pub unsafe extern "C" fn anaf_login_options_set_timeout(
 
 /// Called with the authorization URL (e.g. to show it, or open it in an embedded browser).
 /// NULL removes it. The hooks and their `user_data` are used only while a login with these
-/// options runs: once it has returned (or its callback fired) the library holds neither.
+/// options runs: once it has returned (or its callback fired, cancelled or not) no hook is
+/// running or will run.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_login_options_set_url_callback(
     options: *mut anaf_login_options,
@@ -775,11 +779,33 @@ pub unsafe extern "C" fn anaf_login_options_set_certificate_callback(
     })
 }
 
-fn text_hook(hook: (unsafe extern "C" fn(*mut c_void, *const c_char), HostPtr)) -> impl Fn(&str) + Send + Sync {
+/// Keeps a login's hooks from running once the login has ended: each hook call holds the
+/// gate open for reading; the login closes it (waiting for a hook still running) before its
+/// result is delivered, also when it is cancelled, so the host may free `user_data` then.
+struct HookGate {
+    open: std::sync::RwLock<bool>,
+}
+
+struct CloseGateOnDrop(Arc<HookGate>);
+
+impl Drop for CloseGateOnDrop {
+    fn drop(&mut self) {
+        *self.0.open.write().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+}
+
+fn text_hook(
+    hook: (unsafe extern "C" fn(*mut c_void, *const c_char), HostPtr),
+    gate: Arc<HookGate>,
+) -> impl Fn(&str) + Send + Sync {
     move |text: &str| {
+        let open = gate.open.read().unwrap_or_else(|e| e.into_inner());
+        if !*open {
+            return;
+        }
         let text = c_string(text);
         let (callback, user_data) = hook;
-        // SAFETY: the host's callback and user_data, for exactly this use.
+        // SAFETY: the host's callback and user_data, for exactly this use, while the login runs.
         let _ = std::panic::catch_unwind(|| unsafe { callback(user_data.get(), text.as_ptr()) });
     }
 }
@@ -790,18 +816,24 @@ unsafe fn prepare_login_interactive(
 ) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
     // SAFETY: NULL or live arguments per the contract.
     let client = unsafe { client_of(client) }?;
+    let gate = Arc::new(HookGate {
+        open: std::sync::RwLock::new(true),
+    });
     let mut login = LoginOptions::default();
     // SAFETY: NULL (defaults) or a live handle per the contract.
     if let Some(options) = unsafe { options.as_ref() } {
         login = login.open_browser(options.open_browser).timeout(options.timeout);
         if let Some(hook) = options.on_url {
-            login = login.on_url(text_hook(hook));
+            login = login.on_url(text_hook(hook, gate.clone()));
         }
         if let Some(hook) = options.on_certificate {
-            login = login.on_certificate(text_hook(hook));
+            login = login.on_certificate(text_hook(hook, gate.clone()));
         }
     }
-    Ok(async move { json_result(&client.oauth().login_interactive(login).await?.info()) })
+    Ok(async move {
+        let _close = CloseGateOnDrop(gate);
+        json_result(&client.oauth().login_interactive(login).await?.info())
+    })
 }
 
 /// The whole desktop login: listens on the registered HTTPS loopback redirect URI, opens the
@@ -936,11 +968,11 @@ unsafe fn prepare_upload(
     Ok(async move { json_result(&client.efactura().upload(xml, &cif, options).await?) })
 }
 
-/// Uploads an invoice (`xml`, `xml_len` bytes, sent as they are) for the company `cif`.
-/// `standard`: "ubl" (NULL: the default), "cn" (credit note), "cii", "rasp" (a message to the
-/// seller); `flags`: `ANAF_UPLOAD_*`. Never retried: on ANAF_TIMEOUT or ANAF_TRANSPORT with
-/// `anaf_error_upload_outcome_unknown` the invoice may be at ANAF. Result JSON: `{"upload_id":
-/// 5001130147, "response_time": "...", ...}`.
+/// Uploads an invoice (`xml`, `xml_len` bytes, sent as they are) for the company `cif`. `standard`:
+/// "ubl" (NULL: the default), "credit_note", "cii", "rasp" (a message to the seller), or ANAF's own
+/// "UBL", "CN", "CII", "RASP"; `flags`: `ANAF_UPLOAD_*`. Never retried: on ANAF_TIMEOUT or
+/// ANAF_TRANSPORT with `anaf_error_upload_outcome_unknown` the invoice may be at ANAF. Result JSON:
+/// `{"upload_id": 5001130147, "response_time": "...", ...}`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_efactura_upload(
     client: *const anaf_client,
@@ -1180,8 +1212,9 @@ unsafe fn prepare_list_messages(
 }
 
 /// The messages of the last `days` days (1 to 60) for `cif`. `filter`: NULL (all), "sent",
-/// "received", "errors", "buyer_message". An empty list is a result, not an error. Result
-/// JSON: an array of `{"id", "upload_id", "cif", "kind", "created_at", "details", ...}`.
+/// "received", "errors", "buyer_messages" (or ANAF's "T", "P", "E", "R"). An empty list is a
+/// result, not an error. Result JSON: an array of `{"id", "upload_id", "cif", "kind", "created_at",
+/// "details", ...}`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_efactura_list_messages(
     client: *const anaf_client,
@@ -1244,7 +1277,7 @@ unsafe fn prepare_list_messages_page(
 }
 
 /// One page (from 1) of the messages between two times (Unix milliseconds). Result JSON:
-/// `{"messages": [...], "page", "total_pages", "total_records", ...}`.
+/// `{"messages": [...], "page", "total_pages", "total_messages", "per_page"}`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_efactura_list_messages_page(
     client: *const anaf_client,

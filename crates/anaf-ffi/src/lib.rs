@@ -296,14 +296,23 @@ pub unsafe extern "C" fn anaf_cancel_free(cancel: *mut anaf_cancel) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_runtime_configure(worker_threads: u32, out_error: *mut *mut anaf_error) -> anaf_status {
     guard(out_error, || {
+        if worker_threads == 0 {
+            return Err(anaf_core::Error::invalid_input(
+                "worker_threads",
+                "`worker_threads` must be at least 1",
+            ));
+        }
         let threads = usize::try_from(worker_threads).unwrap_or(usize::MAX);
         anaf_core::runtime::configure(anaf_core::runtime::RuntimeOptions::default().worker_threads(threads))
     })
 }
 
-/// Stops the library's threads, waiting at most `timeout_ms` for calls in flight (their
-/// callbacks fire with ANAF_INTERNAL). Call before unloading the library (e.g. `FreeLibrary`).
-/// A later I/O call starts the runtime again. Refused from a library thread.
+/// Stops the library's threads, waiting at most `timeout_ms` for them. The callbacks of
+/// `_async` calls still in flight fire with ANAF_INTERNAL before this returns (possibly on
+/// this thread). A host callback still running when the time is up (a token store waiting
+/// on a database) keeps running: give callbacks time to return before unloading the library
+/// (`FreeLibrary`, `dlclose`). A later I/O call starts the runtime again. Refused from a
+/// library thread, and while blocking calls are running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_runtime_shutdown(timeout_ms: u64, out_error: *mut *mut anaf_error) -> anaf_status {
     guard(out_error, || {

@@ -5,7 +5,7 @@
 use std::ffi::{CString, c_char};
 use std::time::Duration;
 
-use ::anaf_sandbox::{AuthorizeRequest, Sandbox, SandboxOptions};
+use ::anaf_sandbox::{AuthorizeRequest, Sandbox, SandboxSettings};
 use anaf_core::Error;
 use serde::Deserialize;
 
@@ -20,29 +20,6 @@ use crate::support::{
 pub struct anaf_sandbox {
     sandbox: Sandbox,
     base_url: CString,
-}
-
-/// `anaf_sandbox_start`'s options: every field optional.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct StartOptions {
-    /// No processing delay or indexing lag: uploads are final at once (tests).
-    instant: bool,
-    port: u16,
-    processing_delay_ms: Option<u64>,
-    indexing_lag_ms: Option<u64>,
-    per_minute_limit: Option<u32>,
-    code_lifetime_ms: Option<u64>,
-    access_token_lifetime_ms: Option<u64>,
-    rotate_refresh_tokens: Option<bool>,
-    waf_rules: Option<bool>,
-    public_registry_pacing: Option<bool>,
-    default_client_id: Option<String>,
-    default_client_secret: Option<String>,
-    default_redirect_uris: Option<Vec<String>>,
-    worker_threads: Option<usize>,
-    /// ANAF's daily limits, as the admin API's JSON (`{"efactura_status": 1, ...}`).
-    daily_limits: Option<::anaf_sandbox::DailyLimits>,
 }
 
 fn json_arg<T: for<'de> Deserialize<'de>>(text: &str, name: &str) -> Result<T, Error> {
@@ -64,8 +41,8 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
 /// Starts a sandbox. `options_json` may be NULL (ANAF's documented behaviour: uploads take
 /// 2 s to process) or e.g. `{"instant": true}` (final at once); other keys:
 /// `port`, `processing_delay_ms`, `indexing_lag_ms`, `per_minute_limit`, `code_lifetime_ms`,
-/// `access_token_lifetime_ms`, `rotate_refresh_tokens`, `waf_rules`,
-/// `public_registry_pacing`, `default_client_id`, `default_client_secret`,
+/// `access_token_lifetime_ms`, `refresh_token_lifetime_ms`, `rotate_refresh_tokens`,
+/// `waf_rules`, `public_registry_pacing`, `default_client_id`, `default_client_secret`,
 /// `default_redirect_uris`, `worker_threads`, `daily_limits` (`{"efactura_status": 1, ...}`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_sandbox_start(
@@ -76,56 +53,11 @@ pub unsafe extern "C" fn anaf_sandbox_start(
     guard(out_error, || {
         out_arg(out_sandbox, "out_sandbox")?;
         // SAFETY: NULL or a NUL-terminated string per the contract.
-        let given: StartOptions = match unsafe { opt_str_arg(options_json, "options_json") }? {
+        let given: SandboxSettings = match unsafe { opt_str_arg(options_json, "options_json") }? {
             Some(text) => json_arg(text, "options_json")?,
-            None => StartOptions::default(),
+            None => SandboxSettings::default(),
         };
-        let mut options = if given.instant {
-            SandboxOptions::instant()
-        } else {
-            SandboxOptions::default()
-        };
-        options = options.bind(std::net::SocketAddr::from(([127, 0, 0, 1], given.port)));
-        let ms = Duration::from_millis;
-        if let Some(v) = given.processing_delay_ms {
-            options = options.processing_delay(ms(v));
-        }
-        if let Some(v) = given.indexing_lag_ms {
-            options = options.indexing_lag(ms(v));
-        }
-        if let Some(v) = given.per_minute_limit {
-            options = options.per_minute_limit(v);
-        }
-        if let Some(v) = given.code_lifetime_ms {
-            options = options.code_lifetime(ms(v));
-        }
-        if let Some(v) = given.access_token_lifetime_ms {
-            options = options.access_token_lifetime(ms(v));
-        }
-        if let Some(v) = given.rotate_refresh_tokens {
-            options = options.rotate_refresh_tokens(v);
-        }
-        if let Some(v) = given.waf_rules {
-            options = options.waf_rules(v);
-        }
-        if let Some(v) = given.public_registry_pacing {
-            options = options.public_registry_pacing(v);
-        }
-        if let Some(v) = given.default_client_id {
-            options = options.default_client_id(v);
-        }
-        if let Some(v) = given.default_client_secret {
-            options = options.default_client_secret(v);
-        }
-        if let Some(v) = given.default_redirect_uris {
-            options = options.default_redirect_uris(v);
-        }
-        if let Some(v) = given.daily_limits {
-            options = options.daily_limits(v);
-        }
-        if let Some(v) = given.worker_threads {
-            options = options.worker_threads(v);
-        }
+        let options = given.into_options();
         let sandbox = Sandbox::start(options).map_err(sandbox_error)?;
         let base_url = crate::support::c_string(sandbox.base_url());
         // SAFETY: checked above.

@@ -39,6 +39,16 @@ impl anaf_error {
 pub struct anaf_result {
     pub(crate) json: CString,
     pub(crate) bytes: Option<Vec<u8>>,
+    /// The JSON holds tokens (`anaf_oauth_tokens`): wiped when freed.
+    pub(crate) secret: bool,
+}
+
+impl Drop for anaf_result {
+    fn drop(&mut self) {
+        if self.secret {
+            zeroize::Zeroize::zeroize(&mut std::mem::take(&mut self.json).into_bytes());
+        }
+    }
 }
 
 impl anaf_result {
@@ -47,6 +57,7 @@ impl anaf_result {
         Ok(anaf_result {
             json: c_string(&text),
             bytes: None,
+            secret: false,
         })
     }
 
@@ -65,6 +76,15 @@ pub struct anaf_cancel {
 /// than truncating the rest.
 pub(crate) fn c_string(text: &str) -> CString {
     CString::new(text).unwrap_or_else(|_| CString::new(text.replace('\0', "")).unwrap_or_default())
+}
+
+/// A secret's text for C, without leaving a copy behind (the caller wipes the result).
+pub(crate) fn secret_c_string(text: String) -> CString {
+    CString::new(text).unwrap_or_else(|e| {
+        let mut bytes = e.into_vec();
+        zeroize::Zeroize::zeroize(&mut bytes);
+        CString::default()
+    })
 }
 
 /// A C pointer the library hands back on its own threads (`user_data`). The host promised,
@@ -336,21 +356,14 @@ impl Completion {
 }
 
 impl Drop for Completion {
-    /// The runtime dropped the task (it is shutting down): the callback still fires once, on
-    /// a thread of its own, since the drop may happen inside a call of the host.
+    /// The runtime dropped the task: it is shutting down (`anaf_runtime_shutdown`). The
+    /// callback still fires, here and now, so that every callback has run by the time the
+    /// shutdown returns and the host may unload the library.
     fn drop(&mut self) {
-        if self.fired {
-            return;
-        }
-        self.fired = true;
-        let (callback, user_data) = (self.callback, self.user_data);
-        let stopped = || Error::internal("the anaf runtime stopped before the call finished (anaf_runtime_shutdown?)");
-        let spawned = std::thread::Builder::new()
-            .name("anaf-callback".into())
-            .spawn(move || deliver(callback, user_data, Err(stopped())));
-        if spawned.is_err() {
-            // No thread to be had: late and on this thread is better than never.
-            deliver(callback, user_data, Err(stopped()));
+        if !self.fired {
+            self.fired = true;
+            let stopped = Error::internal("the anaf runtime stopped before the call finished (anaf_runtime_shutdown)");
+            deliver(self.callback, self.user_data, Err(stopped));
         }
     }
 }

@@ -4,14 +4,17 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use anaf_core::{CallbackTokenStore, Error, TokenSet};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::anaf_status;
 use crate::api::anaf_options;
-use crate::support::{Release, anaf_error, c_string, guard, guard_value, handle_arg, handle_mut, opt_str_arg, str_arg};
+use crate::support::{
+    Release, anaf_error, c_string, guard, guard_value, handle_arg, handle_mut, opt_str_arg, secret_c_string, str_arg,
+};
 
 /// Where the load callback puts what it found. Valid only during the callback.
 pub struct anaf_token_sink {
-    json: Option<String>,
+    json: Option<Zeroizing<String>>,
 }
 
 /// Loads the saved tokens: calls `anaf_token_sink_set(sink, json)` with the JSON it saved
@@ -33,11 +36,12 @@ pub type anaf_token_unlock_fn = Option<unsafe extern "C" fn(user_data: *mut c_vo
 /// "saved" | "login_required" | "cleared", ...}`.
 pub type anaf_token_event_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, event_json: *const c_char)>;
 /// Called exactly once when the library will not use a `user_data` any more (e.g. to free a
-/// .NET GCHandle or a Delphi object). It runs on whichever thread lets go of the last use:
-/// a library thread, or inside the host's own `anaf_options_free`, `anaf_client_free`,
-/// `anaf_token_store_free` or replacing `anaf_options_set_token_event_callback` call (it
-/// may free the host's object, but must not call those functions itself). When the call that
-/// was given `release` fails, `release` is never called and `user_data` stays the host's.
+/// .NET GCHandle or a Delphi object). It runs on whichever thread lets go of the last use: a
+/// library thread, or inside the host's own `anaf_options_free`, `anaf_client_free`,
+/// `anaf_token_store_free`, or an `anaf_options_set_token_event_callback` that replaces the
+/// callback or passes NULL (it may free the host's object, but must not call those functions
+/// itself). When the call that was given `release` fails, `release` is never called and
+/// `user_data` stays the host's.
 pub type anaf_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
 type Load = unsafe extern "C" fn(*mut c_void, *mut anaf_token_sink) -> i32;
@@ -72,7 +76,9 @@ pub unsafe extern "C" fn anaf_token_sink_set(
         // SAFETY: NULL or the sink of a running load callback per the contract.
         let sink = unsafe { handle_mut(sink, "sink") }?;
         // SAFETY: NULL or a NUL-terminated string per the contract.
-        sink.json = Some(unsafe { str_arg(tokens_json, "tokens_json") }?.to_owned());
+        sink.json = Some(Zeroizing::new(
+            unsafe { str_arg(tokens_json, "tokens_json") }?.to_owned(),
+        ));
         Ok(())
     })
 }
@@ -196,9 +202,11 @@ impl anaf_token_store {
             {
                 let user_data = self.user_data.clone();
                 move |tokens| {
-                    let json = c_string(&tokens.to_json());
+                    let json = secret_c_string(tokens.to_json());
                     // SAFETY: the host's callback with its user_data and a string valid for the call.
-                    match unsafe { save(user_data.user_data(), json.as_ptr()) } {
+                    let code = unsafe { save(user_data.user_data(), json.as_ptr()) };
+                    Zeroize::zeroize(&mut json.into_bytes());
+                    match code {
                         0 => Ok(()),
                         code => Err(failed("save", code)),
                     }
@@ -233,7 +241,9 @@ impl anaf_token_store {
 }
 
 /// Keeps the tokens through the host's callbacks. Clients made from these options share one
-/// store (and one refresh at a time). The store handle may be freed afterwards.
+/// store (and one refresh at a time). The options take the store as it is now: set its
+/// clear, lock and sharing key first (later changes to the handle do not reach them). The
+/// store handle may be freed afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_options_set_token_store(
     options: *mut anaf_options,

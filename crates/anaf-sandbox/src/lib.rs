@@ -33,6 +33,7 @@ mod oauth;
 mod router;
 pub mod samples;
 mod server;
+mod settings;
 mod state;
 mod xml;
 
@@ -48,6 +49,7 @@ pub use model::{
     AppSpec, Application, CompanySpec, Env, Fault, FaultSpec, HistoryAction, HistoryEntry, Identity, IdentitySpec,
     RequestLogEntry, SandboxInfo, Service, UploadRecord,
 };
+pub use settings::SandboxSettings;
 
 use state::{Shared, State};
 
