@@ -1,18 +1,10 @@
-//! The core's logs (already redacted: no token, secret or code is ever logged) delivered to
-//! one host callback, with the fields of the spans they happen in (the operation, the
-//! endpoint, the HTTP status, the duration).
+//! The core's logs (redacted: no token, secret or code is ever logged) delivered to one host
+//! callback, through the core's `log_bridge`.
 
-use std::cell::Cell;
 use std::ffi::{c_char, c_void};
-use std::fmt::Write as _;
-use std::sync::{OnceLock, RwLock};
+use std::sync::Arc;
 
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::prelude::*;
-use tracing_subscriber::registry::LookupSpan;
+use anaf_core::log_bridge::{Level, LogSink};
 
 use crate::anaf_status;
 use crate::support::{HostPtr, anaf_error, c_string, guard};
@@ -34,127 +26,33 @@ pub const ANAF_LOG_TRACE: i32 = 5;
 pub type anaf_log_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, target: *const c_char, message: *const c_char)>;
 
-struct Sink {
+struct HostLog {
     callback: unsafe extern "C" fn(*mut c_void, i32, *const c_char, *const c_char),
     user_data: HostPtr,
-    max_level: i32,
 }
 
-static SINK: RwLock<Option<Sink>> = RwLock::new(None);
-/// Whether our subscriber became the process's (once; the answer is kept).
-static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-
-thread_local! {
-    /// Set while this thread runs the host's log callback.
-    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+impl LogSink for HostLog {
+    fn log(&self, level: Level, target: &str, message: &str) {
+        let (target, message) = (c_string(target), c_string(message));
+        // SAFETY: the host's callback with its user_data and strings valid for the call.
+        unsafe {
+            (self.callback)(
+                self.user_data.get(),
+                level_number(level),
+                target.as_ptr(),
+                message.as_ptr(),
+            )
+        };
+    }
 }
 
-fn level_number(level: &Level) -> i32 {
-    match *level {
+fn level_number(level: Level) -> i32 {
+    match level {
         Level::ERROR => ANAF_LOG_ERROR,
         Level::WARN => ANAF_LOG_WARN,
         Level::INFO => ANAF_LOG_INFO,
         Level::DEBUG => ANAF_LOG_DEBUG,
-        Level::TRACE => ANAF_LOG_TRACE,
-    }
-}
-
-/// A span's fields as text, kept in the span's extensions.
-struct SpanFields(String);
-
-struct HostLayer;
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HostLayer {
-    /// Asked per event (a read of the level), not cached per callsite: the level changes at
-    /// run time, and an answer cached inside a callback would stick.
-    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
-        tracing::subscriber::Interest::sometimes()
-    }
-
-    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        // Inside the host's callback this thread holds the read lock already: taking it again
-        // could deadlock behind a waiting writer.
-        if IN_CALLBACK.with(Cell::get) {
-            return false;
-        }
-        let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
-        sink.as_ref()
-            .is_some_and(|s| level_number(metadata.level()) <= s.max_level)
-    }
-
-    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = Line::default();
-        attributes.record(&mut fields);
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(SpanFields(fields.text));
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            let mut extensions = span.extensions_mut();
-            if let Some(SpanFields(text)) = extensions.get_mut::<SpanFields>() {
-                let mut more = Line::default();
-                values.record(&mut more);
-                text.push_str(&more.text);
-            }
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if IN_CALLBACK.with(Cell::get) {
-            return;
-        }
-        let level = level_number(event.metadata().level());
-        let mut line = Line::default();
-        event.record(&mut line);
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    line.text.push_str(fields);
-                }
-            }
-        }
-        let target = c_string(event.metadata().target());
-        let message = c_string(&line.text);
-        // The read lock is held while the host runs, so that once `anaf_set_log_callback`
-        // returns the previous callback is not running; the flag keeps this thread from
-        // taking it again (a nested line, or a call to `anaf_set_log_callback` from inside).
-        let sink = SINK.read().unwrap_or_else(|e| e.into_inner());
-        let Some(sink) = sink.as_ref().filter(|s| level <= s.max_level) else {
-            return;
-        };
-        IN_CALLBACK.with(|c| c.set(true));
-        // SAFETY: the host's callback with its user_data and strings valid for the call.
-        let _ = std::panic::catch_unwind(|| unsafe {
-            (sink.callback)(sink.user_data.get(), level, target.as_ptr(), message.as_ptr())
-        });
-        IN_CALLBACK.with(|c| c.set(false));
-    }
-}
-
-/// "message key=value key=value".
-#[derive(Default)]
-struct Line {
-    text: String,
-}
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let fields = std::mem::take(&mut self.text);
-            let _ = write!(self.text, "{value:?}{fields}");
-        } else {
-            let _ = write!(self.text, " {}={value:?}", field.name());
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.text.insert_str(0, value);
-        } else {
-            let _ = write!(self.text, " {}={value:?}", field.name());
-        }
+        _ => ANAF_LOG_TRACE,
     }
 }
 
@@ -172,37 +70,27 @@ pub unsafe extern "C" fn anaf_set_log_callback(
     out_error: *mut *mut anaf_error,
 ) -> anaf_status {
     guard(out_error, || {
-        if !(ANAF_LOG_OFF..=ANAF_LOG_TRACE).contains(&max_level) {
-            return Err(anaf_core::Error::invalid_input(
-                "max_level",
-                format!("`max_level` must be ANAF_LOG_OFF (0) to ANAF_LOG_TRACE (5), not {max_level}"),
-            ));
-        }
-        if IN_CALLBACK.with(Cell::get) {
-            return Err(anaf_core::Error::invalid_input(
-                "thread",
-                "the log callback cannot be changed from inside the log callback",
-            ));
-        }
-        INSTALLED
-            .get_or_init(|| {
-                tracing_subscriber::registry()
-                    .with(HostLayer)
-                    .try_init()
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|e| {
-                anaf_core::Error::internal(format!("another logger is already installed in this process: {e}"))
-            })?;
-        *SINK.write().unwrap_or_else(|e| e.into_inner()) = match callback {
-            Some(callback) if max_level > ANAF_LOG_OFF => Some(Sink {
+        let level = match max_level {
+            ANAF_LOG_OFF => None,
+            ANAF_LOG_ERROR => Some(Level::ERROR),
+            ANAF_LOG_WARN => Some(Level::WARN),
+            ANAF_LOG_INFO => Some(Level::INFO),
+            ANAF_LOG_DEBUG => Some(Level::DEBUG),
+            ANAF_LOG_TRACE => Some(Level::TRACE),
+            other => {
+                return Err(anaf_core::Error::invalid_input(
+                    "max_level",
+                    format!("`max_level` must be ANAF_LOG_OFF (0) to ANAF_LOG_TRACE (5), not {other}"),
+                ));
+            }
+        };
+        let sink = callback.zip(level).map(|(callback, level)| {
+            let sink: Arc<dyn LogSink> = Arc::new(HostLog {
                 callback,
                 user_data: HostPtr(user_data),
-                max_level,
-            }),
-            _ => None,
-        };
-        Ok(())
+            });
+            (sink, level)
+        });
+        anaf_core::log_bridge::set_sink(sink)
     })
 }

@@ -19,7 +19,8 @@
 //! Every result type serialises to JSON with stable snake_case names (what the bindings use).
 //!
 //! Cargo feature `desktop-login` (on by default): [`OAuth::login_interactive`] and its HTTPS
-//! loopback listener. Server programs can build with `default-features = false`.
+//! loopback listener. Server programs can build with `default-features = false`. Feature
+//! `log-bridge`: `log_bridge`, the logs handed to a sink (what the bindings use).
 
 /// `FromStr` for a code-like enum: its `code()`, or the other spelling `alias` gives (ANAF's
 /// own value, e.g. `UBL` for `Standard::Ubl`).
@@ -50,6 +51,8 @@ mod config;
 pub mod efactura;
 mod error;
 pub mod etransport;
+#[cfg(feature = "log-bridge")]
+pub mod log_bridge;
 #[cfg(feature = "desktop-login")]
 mod login;
 mod oauth;

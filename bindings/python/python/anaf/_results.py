@@ -1,0 +1,173 @@
+"""Typed results: frozen dataclasses built from the core's JSON-shaped results.
+
+The native module hands back the core's serialisable results as plain dicts (the same names
+every binding uses); this module only gives them types. Times become aware datetimes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import sys
+import typing
+from typing import Any, Optional, TypeVar
+
+T = TypeVar("T")
+
+_dataclass = dataclasses.dataclass(frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
+
+
+def _time(value: Optional[str]) -> Optional[_dt.datetime]:
+    if value is None:
+        return None
+    # Python 3.9/3.10 do not read a trailing "Z".
+    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _build(cls: type[T], data: Any) -> T:
+    """A dataclass from the core's dict; keys the class does not know are ignored (the
+    core may add fields), times are parsed, nested results are built too."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.name not in data:
+            continue
+        values[field.name] = _convert(hints[field.name], data[field.name])
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value) if len(inner) == 1 else value
+    if hint is _dt.datetime:
+        return _time(value)
+    if origin in (tuple,) and args:
+        return tuple(_convert(args[0], item) for item in value)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value)  # type: ignore[arg-type]
+    return value
+
+
+@_dataclass
+class TokenInfo:
+    """When the tokens expire (never the tokens themselves)."""
+
+    expires_at: _dt.datetime
+    refresh_expires_at: Optional[_dt.datetime] = None
+
+
+@_dataclass
+class TokenStatus:
+    """Where the login stands. `unsaved`: the store refused the current pair (kept in memory,
+    saved again on the next call); `login_required`: the user must log in again."""
+
+    logged_in: bool
+    tokens: Optional[TokenInfo] = None
+    unsaved: bool = False
+    login_required: bool = False
+    generation: int = 0
+
+
+@_dataclass
+class AuthorizationRequest:
+    """The URL to open in the user's browser, and the `state` to check on the redirect."""
+
+    url: str
+    state: str
+
+
+@_dataclass
+class UploadReceipt:
+    """ANAF's answer to an upload: its index ("index_incarcare"), for `status`."""
+
+    upload_id: int
+    response_time: str
+
+
+@_dataclass
+class UploadState:
+    """An upload's state ("stare"): `in_progress`, `ok`, `nok` or `rejected_xml`; the
+    download id ("id_descarcare") once processed."""
+
+    state: str
+    download_id: Optional[int] = None
+
+
+@_dataclass
+class Submission:
+    """`upload_and_wait`'s result: the receipt and the last state seen (possibly still
+    `in_progress` when the wait ended: the upload happened; keep its id)."""
+
+    receipt: UploadReceipt
+    state: UploadState
+    polls: int = 0
+
+
+@_dataclass
+class Message:
+    """A message of the list: `id` is the download id; `kind` is sent, received, errors or
+    buyer_message; `created_at` in Bucharest time."""
+
+    id: int
+    upload_id: int
+    cif: str
+    kind: str
+    details: str
+    created_at: Optional[_dt.datetime] = None
+    raw_kind: str = ""
+    raw_created_at: str = ""
+
+
+@_dataclass
+class MessagePage:
+    """One page of the paginated list."""
+
+    messages: tuple[Message, ...]
+    page: int
+    total_pages: int
+    total_messages: int
+    per_page: int
+
+
+@_dataclass
+class ValidationReport:
+    """ANAF's validation: `valid`, its messages, and its trace id."""
+
+    valid: bool
+    messages: tuple[str, ...] = ()
+    trace_id: Optional[str] = None
+
+
+@_dataclass
+class SignatureVerdict:
+    """The signature check, with ANAF's message."""
+
+    valid: bool
+    message: str
+
+
+@_dataclass
+class TransportReceipt:
+    """ANAF's answer to an e-Transport declaration: its index and the UIT (the transport's
+    code, valid once `etransport_status` says `ok`)."""
+
+    upload_id: int
+    uit: Optional[str] = None
+    raw_uit: str = ""
+    reference: str = ""
+    trace_id: Optional[str] = None
+    warning: Optional[str] = None
+    response_time: str = ""
+
+
+def build(cls: type[T], data: Any) -> T:
+    return _build(cls, data)
+
+
+def build_list(cls: type[T], data: Any) -> list[T]:
+    return [_build(cls, item) for item in data]

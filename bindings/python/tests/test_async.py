@@ -1,0 +1,83 @@
+"""The asyncio client against the embedded sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+import anaf
+
+SELLER, BUYER = "8000000000", "12345674"
+
+
+async def logged_in(sandbox: anaf.Sandbox) -> anaf.AsyncClient:
+    client = anaf.AsyncClient(**sandbox.client_options(), max_retries=0, limit_requests=False)
+    await client.exchange_code(sandbox.authorize())
+    return client
+
+
+def test_round_trip(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        client = await logged_in(anaf_sandbox)
+        xml = anaf.Sandbox.sample_invoice("PYA-1", SELLER, BUYER)
+        submission = await client.upload_and_wait(xml, SELLER)
+        assert submission.state.state == "ok"
+        archive = await client.download(submission.state.download_id)
+        assert archive.zip[:2] == b"PK"
+        messages = await client.list_messages(SELLER, 1)
+        assert submission.receipt.upload_id in [m.upload_id for m in messages]
+        anaf_sandbox.seed_received_invoices(SELLER, 10, days_back=2)
+        start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)
+        pages = [page async for page in client.messages(SELLER, start, filter="received")]
+        assert 8 <= sum(len(p.messages) for p in pages) <= 10
+        with pytest.raises(anaf.NotFoundError) as missing:
+            await client.status(15000)
+        assert missing.value.anaf_message == "Nu exista factura cu id_incarcare= 15000"
+
+    asyncio.run(main())
+
+
+def test_a_hundred_calls_at_once(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        client = await logged_in(anaf_sandbox)
+        greetings = await asyncio.gather(*(client.hello(f"n{i}") for i in range(100)))
+        assert [g.split("\n")[0] for g in greetings] == [f"Hello, n{i}" for i in range(100)]
+
+    asyncio.run(main())
+
+
+def test_cancelling_the_task_cancels_the_call(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        client = await logged_in(anaf_sandbox)
+        anaf_sandbox.inject_fault("hello", {"kind": "latency", "ms": 5000}, times=1)
+        task = asyncio.ensure_future(client.hello("slow"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The loop is free and the client usable at once.
+        assert (await asyncio.wait_for(client.hello("next"), 3)).startswith("Hello, next")
+
+    asyncio.run(main())
+
+
+def test_the_event_loop_runs_while_a_call_waits(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        client = await logged_in(anaf_sandbox)
+        anaf_sandbox.inject_fault("hello", {"kind": "latency", "ms": 500}, times=1)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        running = asyncio.ensure_future(ticker())
+        await client.hello("slow")
+        running.cancel()
+        assert ticks >= 10
+
+    asyncio.run(main())
