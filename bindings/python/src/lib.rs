@@ -140,26 +140,61 @@ fn block<T: Send>(py: Python<'_>, work: impl Future<Output = Result<T, Error>> +
     py.detach(|| anaf_core::runtime::block_on(work)).map_err(py_error)
 }
 
-/// A core future as an asyncio awaitable. It runs on the core's runtime; cancelling the
-/// asyncio task fires the core's cancellation (so an upload reports what it had done).
+/// A core future as an asyncio future of the running loop. The work runs on the core's
+/// runtime and resolves the future through `call_soon_threadsafe` (one hop, no second
+/// runtime); cancelling the asyncio future fires the core's cancellation (so an upload
+/// reports what it had done).
 fn awaitable<'py, T: Send + 'static>(
     py: Python<'py>,
     work: impl Future<Output = Result<T, Error>> + Send + 'static,
     convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let future = event_loop.call_method0("create_future")?;
     let cancel = CancellationToken::new();
-    let on_drop = cancel.clone().drop_guard();
+    let on_done = cancel.clone();
+    let cancel_on_cancelled = pyo3::types::PyCFunction::new_closure(
+        py,
+        None,
+        None,
+        move |args: &Bound<'_, pyo3::types::PyTuple>, _: Option<&Bound<'_, pyo3::types::PyDict>>| -> PyResult<()> {
+            if args.get_item(0)?.call_method0("cancelled")?.is_truthy()? {
+                on_done.cancel();
+            }
+            Ok(())
+        },
+    )?;
+    future.call_method1("add_done_callback", (cancel_on_cancelled,))?;
     let runtime = anaf_core::runtime::handle().map_err(py_error)?;
-    let task = runtime.spawn(async move { anaf_core::cancellable(&cancel, work).await });
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        // Dropped when asyncio cancels the task: the core call is cancelled with it.
-        let _on_drop = on_drop;
-        let outcome = task
-            .await
-            .map_err(|e| PyRuntimeError::new_err(format!("anaf task: {e}")))?;
-        let value = outcome.map_err(py_error)?;
-        Python::attach(|py| convert(py, value))
-    })
+    let (event_loop, target) = (event_loop.unbind(), future.clone().unbind());
+    runtime.spawn(async move {
+        let outcome = anaf_core::cancellable(&cancel, work).await;
+        Python::attach(|py| {
+            let (ok, value) = match outcome.map_err(py_error).and_then(|value| convert(py, value)) {
+                Ok(value) => (true, value),
+                Err(error) => (false, error.into_value(py).into_any()),
+            };
+            if let Ok(resolve) = wrap_pyfunction!(resolve, py) {
+                // A loop already closed (the program moved on) has nobody to tell.
+                let _ = event_loop.call_method1(py, "call_soon_threadsafe", (resolve, target, ok, value));
+            }
+        });
+    });
+    Ok(future)
+}
+
+/// On the event loop: settles a future made by `awaitable`, unless it was cancelled.
+#[pyfunction]
+fn resolve(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if future.call_method0("done")?.is_truthy()? {
+        return Ok(());
+    }
+    if ok {
+        future.call_method1("set_result", (value,))?;
+    } else {
+        future.call_method1("set_exception", (value,))?;
+    }
+    Ok(())
 }
 
 fn json_out<T: serde::Serialize>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
@@ -1204,9 +1239,19 @@ fn validate_cif(text: &str) -> PyResult<String> {
     Ok(anaf_core::Cif::parse(text).map_err(py_error)?.as_str().to_owned())
 }
 
+/// Registered with `atexit`: stops the core's threads before the interpreter finalizes, so
+/// none of them can take the GIL while it does (a late `call_soon_threadsafe` from a worker
+/// would otherwise race the finalization and abort the process).
+#[pyfunction]
+fn _shutdown_runtime(py: Python<'_>) {
+    let _ = py.detach(|| anaf_core::runtime::shutdown(Duration::from_secs(1)));
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    let shutdown = wrap_pyfunction!(_shutdown_runtime, m)?;
+    py.import("atexit")?.call_method1("register", (shutdown,))?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<NativeClient>()?;
     m.add_class::<NativeSandbox>()?;

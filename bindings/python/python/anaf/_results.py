@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import sys
 import typing
-from typing import Any, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -24,33 +25,41 @@ def _time(value: Optional[str]) -> Optional[_dt.datetime]:
     return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _build(cls: type[T], data: Any) -> T:
-    """A dataclass from the core's dict; keys the class does not know are ignored (the
-    core may add fields), times are parsed, nested results are built too."""
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if field.name not in data:
-            continue
-        values[field.name] = _convert(hints[field.name], data[field.name])
-    return cls(**values)
+def _identity(value: Any) -> Any:
+    return value
 
 
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _converter(hint: Any) -> Callable[[Any], Any]:
+    """How to turn the core's JSON value into the field's type, decided once per field."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Union:
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value) if len(inner) == 1 else value
+        if len(inner) != 1:
+            return _identity
+        convert = _converter(inner[0])
+        return lambda value: None if value is None else convert(value)
     if hint is _dt.datetime:
-        return _time(value)
-    if origin in (tuple,) and args:
-        return tuple(_convert(args[0], item) for item in value)
+        return _time
+    if origin is tuple and args:
+        item = _converter(args[0])
+        return lambda value: tuple(item(v) for v in value)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value)  # type: ignore[arg-type]
-    return value
+        return lambda value: _build(hint, value)  # type: ignore[arg-type]
+    return _identity
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls))
+
+
+def _build(cls: type[T], data: Any) -> T:
+    """A dataclass from the core's dict; keys the class does not know are ignored (the
+    core may add fields), times are parsed, nested results are built too."""
+    plan = _plan(cls)  # type: ignore[arg-type]  # classes are hashable
+    return cls(**{name: convert(data[name]) for name, convert in plan if name in data})
 
 
 @_dataclass
