@@ -546,6 +546,22 @@ function anaf_oauth_clear_tokens_async(
   user_data: Pointer
 ): TAnafStatus; cdecl; external AnafLib;
 
+// Saves, now, tokens the store refused earlier ("unsaved": true in the token status); the
+// client also retries before its next calls. The result is NULL.
+function anaf_oauth_save_tokens(
+  client: PAnafClient;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_oauth_save_tokens`.
+function anaf_oauth_save_tokens_async(
+  client: PAnafClient;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
 // Login options with the defaults: open the system browser, five minutes to log in.
 // Never returns NULL.
 function anaf_login_options_new: PAnafLoginOptions; cdecl; external AnafLib;
@@ -811,6 +827,12 @@ function anaf_message_stream_next_async(
 // Where the stream really started (Unix ms): later than asked when ANAF refused a start
 // older than its 60 days. 0 for NULL.
 function anaf_message_stream_effective_start(
+  stream: PAnafMessageStream
+): Int64; cdecl; external AnafLib;
+
+// Where the stream's interval ends (Unix ms): the end asked for, or "now" fixed when the
+// first page was read; 0 before that, and for NULL.
+function anaf_message_stream_effective_end(
   stream: PAnafMessageStream
 ): Int64; cdecl; external AnafLib;
 
@@ -1412,6 +1434,8 @@ type
     function Next(out Page: TAnafResult): Boolean;
     // Where the stream really started (Unix ms).
     function EffectiveStart: Int64;
+    // Where its interval ends (Unix ms); 0 before the first page.
+    function EffectiveEnd: Int64;
     property Handle: PAnafMessageStream read FHandle;
   end;
 
@@ -1435,6 +1459,8 @@ type
     function TokenStatus: TAnafResult;
     function Tokens: TAnafResult;
     procedure SetTokens(const TokensJson: string);
+    // Saves tokens the store refused earlier (the client also retries before its calls).
+    procedure SaveTokens;
     procedure ClearTokens;
 
     // TestOauth (anaf_hello).
@@ -2265,6 +2291,11 @@ begin
   Result := anaf_message_stream_effective_start(FHandle);
 end;
 
+function TAnafMessageStream.EffectiveEnd: Int64;
+begin
+  Result := anaf_message_stream_effective_end(FHandle);
+end;
+
 // ---------------------------------------------------------------------------------------
 // TAnafClient.
 // ---------------------------------------------------------------------------------------
@@ -2411,6 +2442,18 @@ begin
   E := nil;
   F := EnterLibrary;
   Finish(F, anaf_oauth_set_tokens(FHandle, PAnsiChar(U), @R, @E), R, E);
+end;
+
+procedure TAnafClient.SaveTokens;
+var
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  Finish(F, anaf_oauth_save_tokens(FHandle, @R, @E), R, E);
 end;
 
 procedure TAnafClient.ClearTokens;

@@ -174,6 +174,8 @@ namespace Anaf
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_tokens_async(ClientHandle c, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_set_tokens(ClientHandle c, byte[] tokensJson, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_set_tokens_async(ClientHandle c, byte[] tokensJson, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_save_tokens(ClientHandle c, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_save_tokens_async(ClientHandle c, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_clear_tokens(ClientHandle c, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_oauth_clear_tokens_async(ClientHandle c, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern IntPtr anaf_login_options_new();
@@ -207,6 +209,7 @@ namespace Anaf
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_message_stream_next(MessageStreamHandle s, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_message_stream_next_async(MessageStreamHandle s, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern long anaf_message_stream_effective_start(MessageStreamHandle s);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern long anaf_message_stream_effective_end(MessageStreamHandle s);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern void anaf_message_stream_free(IntPtr stream);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_validate(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] kind, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_validate_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] kind, IntPtr cancel, Callback cb, IntPtr userData);
@@ -1719,6 +1722,18 @@ namespace Anaf
             return Call.RunAsync((c, cb, u) => Native.anaf_oauth_set_tokens_async(H, v, c, cb, u), ct);
         }
 
+        /// <summary>Saves, now, tokens the store refused earlier (<c>"unsaved": true</c> in the token status); the client also retries before its calls.</summary>
+        public void SaveTokens()
+        {
+            Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_oauth_save_tokens(H, ref r, ref e));
+        }
+
+        /// <summary>Async form of <see cref="SaveTokens"/>.</summary>
+        public Task SaveTokensAsync(CancellationToken ct = default(CancellationToken))
+        {
+            return Call.RunAsync((c, cb, u) => Native.anaf_oauth_save_tokens_async(H, c, cb, u), ct);
+        }
+
         /// <summary>Forgets the tokens here and in the store ("log out" without revoking).</summary>
         public void ClearTokens()
         {
@@ -1957,6 +1972,16 @@ namespace Anaf
         public DateTimeOffset EffectiveStart
         {
             get { return DateTimeOffset.FromUnixTimeMilliseconds(Native.anaf_message_stream_effective_start(handle)); }
+        }
+
+        /// <summary>Where the stream's interval ends: the end asked for, or "now" fixed by the first page; null before it.</summary>
+        public DateTimeOffset? EffectiveEnd
+        {
+            get
+            {
+                long end = Native.anaf_message_stream_effective_end(handle);
+                return end == 0 ? (DateTimeOffset?)null : DateTimeOffset.FromUnixTimeMilliseconds(end);
+            }
         }
 
         /// <summary>The next page (JSON as ListMessagesPage), or null after the last. A page may be empty while more follow.</summary>

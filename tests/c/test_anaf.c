@@ -391,6 +391,7 @@ static void test_round_trip_blocking(const anaf_sandbox *sandbox) {
     anaf_message_stream *stream = NULL;
     ok("messages", anaf_efactura_messages(client, SELLER, now_ms - 5 * 86400000LL, 0, "received",
                                           &stream, &err));
+    CHECK(anaf_message_stream_effective_end(stream) == 0); /* fixed by the first page */
     int pages = 0, messages = 0;
     for (;;) {
         anaf_result *page = (anaf_result *)1;
@@ -405,6 +406,9 @@ static void test_round_trip_blocking(const anaf_sandbox *sandbox) {
     /* The newest seeded ones may fall inside the last minute, which the stream leaves out. */
     CHECK(pages >= 1 && messages >= 25 && messages <= 30);
     CHECK(anaf_message_stream_effective_start(stream) >= now_ms - 5 * 86400000LL);
+    long long end_ms = anaf_message_stream_effective_end(stream);
+    CHECK(end_ms > now_ms - 60000 && end_ms <= now_ms + 1000);
+    CHECK(anaf_message_stream_effective_end(NULL) == 0);
     anaf_message_stream_free(stream);
 
     char *xml = sample_invoice("C-PDF-1", SELLER, BUYER);
@@ -889,15 +893,28 @@ static void test_token_store(const anaf_sandbox *sandbox) {
 
     /* A refused save: the rotated pair stays in use; the next call saves it. */
     pthread_mutex_lock(&db.lock);
-    db.fail_saves = 1;
+    db.fail_saves = 2; /* the refresh's save, then save_tokens */
     pthread_mutex_unlock(&db.lock);
     anaf_error *e = expect_error("refused save", anaf_oauth_refresh(client, &r, &err), ANAF_INTERNAL);
     CHECK(strstr(anaf_error_hint(e), "kept in memory") != NULL);
     anaf_error_free(e);
-    ok("hello after a refused save", anaf_hello(client, "db", &r, &err));
+    e = expect_error("save while the store still refuses", anaf_oauth_save_tokens(client, &r, &err), ANAF_INTERNAL);
+    anaf_error_free(e);
+    ok("token status", anaf_oauth_token_status(client, &r, &err));
+    CHECK(strstr(anaf_result_json(r), "\"unsaved\":true") != NULL);
     anaf_result_free(r);
     pthread_mutex_lock(&db.lock);
+    db.fail_saves = 0;
+    pthread_mutex_unlock(&db.lock);
+    ok("save the pair kept in memory", anaf_oauth_save_tokens(client, &r, &err));
+    CHECK(r == NULL);
+    pthread_mutex_lock(&db.lock);
     CHECK(db.saves == 2);
+    pthread_mutex_unlock(&db.lock);
+    ok("hello after the save", anaf_hello(client, "db", &r, &err));
+    anaf_result_free(r);
+    pthread_mutex_lock(&db.lock);
+    CHECK(db.saves == 2); /* saved once, not again */
     pthread_mutex_unlock(&db.lock);
 
     ok("clear", anaf_oauth_clear_tokens(client, &r, &err));

@@ -563,6 +563,7 @@ begin
       ' messages, ANAF counts ' + IntToStr(Total));
     Check(Oldest = UploadId, 'message stream: the oldest seeded invoice is missing');
     Check(Stream.EffectiveStart > 0, 'message stream: no effective start');
+    Check(Stream.EffectiveEnd > Stream.EffectiveStart, 'message stream: no effective end');
     Step('message stream', IntToStr(Pages) + ' pages, ' + IntToStr(Found) +
       ' received invoices, the oldest among them');
   finally
@@ -583,6 +584,8 @@ begin
   Check(Memory.Loads > I, 'the second client did not load the tokens');
   Step('token store load', 'a second client loaded the saved tokens (' +
     IntToStr(Memory.Loads) + ' load(s))');
+  // Everything is saved: SaveTokens has nothing to do, and must not fail.
+  Client2.SaveTokens;
   // Logging out the second client clears the saved tokens through the store's OnClear.
   Client2.ClearTokens;
   Check(Memory.Json = '', 'clear: the tokens are still kept');

@@ -296,6 +296,7 @@ internal static class AnafTests
             {
                 foreach (var page in stream) found |= ListHas(page["messages"], uploadId);
                 Check(stream.EffectiveStart <= DateTimeOffset.UtcNow.AddDays(-1).AddMinutes(1), "effective start as asked");
+                Check(stream.EffectiveEnd.HasValue && stream.EffectiveEnd.Value <= DateTimeOffset.UtcNow, "effective end fixed by the first page");
             }
             Check(found, "the upload is in the stream");
         });
@@ -598,6 +599,24 @@ internal static class AnafTests
                 try { client.OAuth.ExchangeCode(sandbox.Authorize()); }
                 catch (AnafException) { /* a failed save may be reported by the call itself */ }
                 WaitFor(() => { lock (failed) return failed.Any(e => e.Contains("save_failed")); }, "a save_failed event");
+            }
+        });
+
+        Test("token store: SaveTokens saves the pair a refused save kept in memory", () =>
+        {
+            bool refuse = true;
+            string stored = null;
+            var store = new TokenStore(() => stored, json => { if (refuse) throw new InvalidOperationException("database down"); stored = json; });
+            using (var options = SandboxOptions().SetTokenStore(store))
+            using (var client = new AnafClient(options))
+            {
+                try { client.OAuth.ExchangeCode(sandbox.Authorize()); }
+                catch (InternalException) { /* the refused save is reported by the call */ }
+                Check(client.OAuth.TokenStatus().Root["unsaved"].AsBoolean(), "unsaved after a refused save");
+                refuse = false;
+                client.OAuth.SaveTokens();
+                Check(stored != null && stored.Contains("refresh_token"), "saved by SaveTokens");
+                Check(!client.OAuth.TokenStatus().Root["unsaved"].AsBoolean(), "nothing unsaved");
             }
         });
     }

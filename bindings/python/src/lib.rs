@@ -15,7 +15,9 @@ use anaf_core::etransport::{InfoFilter, SchemaVersion};
 use anaf_core::{Application, CallbackTokenStore, CancellationToken, Error, ErrorKind, TokenSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
 pyo3::create_exception!(
@@ -135,66 +137,436 @@ fn to_py(py: Python<'_>, value: &impl serde::Serialize) -> PyResult<Py<PyAny>> {
         .map_err(|e| PyRuntimeError::new_err(format!("result to Python: {e}")))
 }
 
-/// Runs a core future with the GIL released, on the core's runtime.
-fn block<T: Send>(py: Python<'_>, work: impl Future<Output = Result<T, Error>> + Send) -> PyResult<T> {
-    py.detach(|| anaf_core::runtime::block_on(work)).map_err(py_error)
+/// What a finished call turns into for Python (run with the GIL, after the work).
+type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+type Work = std::pin::Pin<Box<dyn Future<Output = Result<Convert, Error>> + Send>>;
+
+/// One operation of the core, not started yet. Python runs it blocking (`wait`, the GIL
+/// released throughout) or as an asyncio awaitable (`start`): each operation is written once,
+/// so `Client` and `AsyncClient` cannot drift apart.
+#[pyclass(frozen, module = "anaf._native")]
+struct Call {
+    work: std::sync::Mutex<Option<Work>>,
 }
 
-/// A core future as an asyncio future of the running loop. The work runs on the core's
-/// runtime and resolves the future through `call_soon_threadsafe` (one hop, no second
-/// runtime); cancelling the asyncio future fires the core's cancellation (so an upload
-/// reports what it had done).
-fn awaitable<'py, T: Send + 'static>(
-    py: Python<'py>,
-    work: impl Future<Output = Result<T, Error>> + Send + 'static,
-    convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
-) -> PyResult<Bound<'py, PyAny>> {
-    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-    let future = event_loop.call_method0("create_future")?;
-    let cancel = CancellationToken::new();
-    let on_done = cancel.clone();
-    let cancel_on_cancelled = pyo3::types::PyCFunction::new_closure(
-        py,
-        None,
-        None,
-        move |args: &Bound<'_, pyo3::types::PyTuple>, _: Option<&Bound<'_, pyo3::types::PyDict>>| -> PyResult<()> {
-            if args.get_item(0)?.call_method0("cancelled")?.is_truthy()? {
-                on_done.cancel();
-            }
-            Ok(())
-        },
-    )?;
-    future.call_method1("add_done_callback", (cancel_on_cancelled,))?;
-    let runtime = anaf_core::runtime::handle().map_err(py_error)?;
-    let (event_loop, target) = (event_loop.unbind(), future.clone().unbind());
-    runtime.spawn(async move {
-        let outcome = anaf_core::cancellable(&cancel, work).await;
-        Python::attach(|py| {
-            let (ok, value) = match outcome.map_err(py_error).and_then(|value| convert(py, value)) {
-                Ok(value) => (true, value),
-                Err(error) => (false, error.into_value(py).into_any()),
-            };
-            if let Ok(resolve) = wrap_pyfunction!(resolve, py) {
-                // A loop already closed (the program moved on) has nobody to tell.
-                let _ = event_loop.call_method1(py, "call_soon_threadsafe", (resolve, target, ok, value));
-            }
+impl Call {
+    fn new<T: Send + 'static>(
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+        convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> Call {
+        let work: Work = Box::pin(async move {
+            let value = work.await?;
+            Ok(Box::new(move |py: Python<'_>| convert(py, value)) as Convert)
         });
-    });
-    Ok(future)
+        Call {
+            work: std::sync::Mutex::new(Some(work)),
+        }
+    }
+
+    fn take(&self) -> PyResult<Work> {
+        self.work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this call was already run"))
+    }
 }
 
-/// On the event loop: settles a future made by `awaitable`, unless it was cancelled.
-#[pyfunction]
-fn resolve(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
-    if future.call_method0("done")?.is_truthy()? {
-        return Ok(());
+#[pymethods]
+impl Call {
+    /// Runs the call on the core's runtime and waits, with the GIL released.
+    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let work = self.take()?;
+        let convert = py.detach(|| anaf_core::runtime::block_on(work)).map_err(py_error)?;
+        convert(py)
     }
-    if ok {
-        future.call_method1("set_result", (value,))?;
-    } else {
-        future.call_method1("set_exception", (value,))?;
+
+    /// Starts the call and returns an asyncio future of the running loop; cancelling the
+    /// future fires the core's cancellation (so an upload reports what it had done). The work
+    /// runs on the core's runtime; its outcome reaches the loop through the loop's `waker`
+    /// (no GIL on the runtime's side, converted on the loop), or without one (Windows'
+    /// default loop cannot watch a socket) through `call_soon_threadsafe`.
+    #[pyo3(signature = (waker=None))]
+    fn start<'py>(&self, py: Python<'py>, waker: Option<&LoopWaker>) -> PyResult<Bound<'py, PyAny>> {
+        static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let work = self.take()?;
+        let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?.call0()?;
+        let cancel = CancellationToken::new();
+        let future = Bound::new(
+            py,
+            CallFuture {
+                event_loop: event_loop.clone().unbind(),
+                cancel: cancel.clone(),
+                state: std::sync::Mutex::new(FutureState::default()),
+            },
+        )?;
+        let runtime = anaf_core::runtime::handle().map_err(py_error)?;
+        let mut task: Work = Box::pin(async move { anaf_core::cancellable(&cancel, work).await });
+        // The first step runs here, the GIL released: the request leaves at once, and a call
+        // that needs no I/O (the token status) is done without a thread switch. The runtime
+        // then owns the task and polls it again before anything else.
+        let first = py.detach(|| {
+            let _context = runtime.enter();
+            task.as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        });
+        if let std::task::Poll::Ready(outcome) = first {
+            CallFuture::settle(&future, outcome)?;
+            return Ok(future.into_any());
+        }
+        let target = future.clone().unbind();
+        match waker {
+            Some(waker) => {
+                let inbox = waker.inbox.clone();
+                runtime.spawn(async move { inbox.deliver(target, task.await) });
+            }
+            None => {
+                let event_loop = event_loop.unbind();
+                runtime.spawn(async move {
+                    let outcome = task.await;
+                    Python::attach(|py| {
+                        let settle = Settle(std::sync::Mutex::new(Some((target, outcome))));
+                        // A loop already closed (the program moved on) has nobody to tell.
+                        let _ = event_loop.call_method1(py, intern!(py, "call_soon_threadsafe"), (settle,));
+                    });
+                });
+            }
+        }
+        Ok(future.into_any())
     }
-    Ok(())
+}
+
+/// The asyncio future of a call, implemented here rather than taken from `loop.create_future()`:
+/// settled from a callback of the loop's own (the waker's reader, or `call_soon_threadsafe`),
+/// it runs its done-callbacks at once, so the awaiting task resumes in the same turn of the
+/// loop instead of the next (one turn of asyncio's own code saved per call, BENCHMARKS.md).
+/// Otherwise it behaves as `asyncio.Future`: `asyncio.isfuture` accepts it, `cancel()`
+/// schedules the callbacks on the loop (and cancels the call in the core), and `gather`,
+/// `wait_for`, `shield` and friends work with it.
+#[pyclass(frozen, module = "anaf._native")]
+struct CallFuture {
+    event_loop: Py<PyAny>,
+    cancel: CancellationToken,
+    state: std::sync::Mutex<FutureState>,
+}
+
+#[derive(Default)]
+struct FutureState {
+    /// `Ok(result)` or `Err(exception)`; a cancelled future holds its CancelledError.
+    outcome: Option<Result<Py<PyAny>, Py<PyAny>>>,
+    cancelled: bool,
+    callbacks: Vec<(Py<PyAny>, Option<Py<PyAny>>)>,
+    /// asyncio's `_asyncio_future_blocking`: set while a task waits on this future.
+    blocking: bool,
+}
+
+impl CallFuture {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FutureState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Settles with the call's outcome (converted here, on the loop) and runs the callbacks at
+    /// once. Only from a callback of the loop itself, where no task is running, or before the
+    /// future was handed out (no callbacks yet).
+    fn settle(slf: &Bound<'_, CallFuture>, outcome: Result<Convert, Error>) -> PyResult<()> {
+        let py = slf.py();
+        if slf.get().lock().outcome.is_some() {
+            return Ok(()); // cancelled meanwhile
+        }
+        let outcome = match outcome.map_err(py_error).and_then(|convert| convert(py)) {
+            Ok(value) => Ok(value),
+            Err(error) => Err(error.into_value(py).into_any()),
+        };
+        let callbacks = {
+            let mut state = slf.get().lock();
+            state.outcome = Some(outcome);
+            std::mem::take(&mut state.callbacks)
+        };
+        for (callback, context) in callbacks {
+            let ran = match &context {
+                Some(context) => context.call_method1(py, intern!(py, "run"), (callback.clone_ref(py), slf)),
+                None => callback.call1(py, (slf,)),
+            };
+            if let Err(error) = ran {
+                // As asyncio reports a callback's error: to the loop's exception handler.
+                let report = pyo3::types::PyDict::new(py);
+                report.set_item("message", "Exception in a callback of an anaf call")?;
+                report.set_item("exception", error.into_value(py))?;
+                report.set_item("future", slf)?;
+                slf.get()
+                    .event_loop
+                    .call_method1(py, intern!(py, "call_exception_handler"), (report,))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome(&self, py: Python<'_>) -> PyResult<Result<Py<PyAny>, Py<PyAny>>> {
+        let state = self.lock();
+        match &state.outcome {
+            Some(Ok(value)) => Ok(Ok(value.clone_ref(py))),
+            Some(Err(error)) => Ok(Err(error.clone_ref(py))),
+            None => {
+                let invalid = py
+                    .import(intern!(py, "asyncio"))?
+                    .getattr(intern!(py, "InvalidStateError"))?;
+                Err(PyErr::from_value(invalid.call1(("Result is not set.",))?))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl CallFuture {
+    #[getter(_asyncio_future_blocking)]
+    fn asyncio_future_blocking(&self) -> bool {
+        self.lock().blocking
+    }
+
+    #[setter(_asyncio_future_blocking)]
+    fn set_asyncio_future_blocking(&self, blocking: bool) {
+        self.lock().blocking = blocking;
+    }
+
+    fn get_loop(&self, py: Python<'_>) -> Py<PyAny> {
+        self.event_loop.clone_ref(py)
+    }
+
+    fn done(&self) -> bool {
+        self.lock().outcome.is_some()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.outcome(py)?
+            .map_err(|error| PyErr::from_value(error.into_bound(py)))
+    }
+
+    fn exception(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.outcome(py)? {
+            // asyncio: a cancelled future raises its CancelledError here too.
+            Err(error) if self.cancelled() => Err(PyErr::from_value(error.into_bound(py))),
+            Err(error) => Ok(Some(error)),
+            Ok(_) => Ok(None),
+        }
+    }
+
+    #[pyo3(signature = (callback, *, context=None))]
+    fn add_done_callback(slf: &Bound<'_, Self>, callback: Py<PyAny>, context: Option<Py<PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let mut state = slf.get().lock();
+        if state.outcome.is_none() {
+            state.callbacks.push((callback, context));
+            return Ok(());
+        }
+        drop(state);
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("context", context)?;
+        slf.get()
+            .event_loop
+            .call_method(py, intern!(py, "call_soon"), (callback, slf), Some(&kwargs))?;
+        Ok(())
+    }
+
+    fn remove_done_callback(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut state = self.lock();
+        let before = state.callbacks.len();
+        let mut kept = Vec::with_capacity(before);
+        for entry in std::mem::take(&mut state.callbacks) {
+            if !entry.0.bind(py).eq(callback)? {
+                kept.push(entry);
+            }
+        }
+        state.callbacks = kept;
+        Ok(before - state.callbacks.len())
+    }
+
+    /// Cancels the future and the call in the core; the callbacks are scheduled on the loop,
+    /// as asyncio does (a task may be the one cancelling).
+    #[pyo3(signature = (msg=None))]
+    fn cancel(slf: &Bound<'_, Self>, msg: Option<Py<PyAny>>) -> PyResult<bool> {
+        let py = slf.py();
+        let cancelled_error = py
+            .import(intern!(py, "asyncio"))?
+            .getattr(intern!(py, "CancelledError"))?;
+        let error = match msg {
+            Some(msg) => cancelled_error.call1((msg,))?,
+            None => cancelled_error.call0()?,
+        };
+        let callbacks = {
+            let mut state = slf.get().lock();
+            if state.outcome.is_some() {
+                return Ok(false);
+            }
+            state.outcome = Some(Err(error.unbind()));
+            state.cancelled = true;
+            std::mem::take(&mut state.callbacks)
+        };
+        slf.get().cancel.cancel();
+        let event_loop = slf.get().event_loop.bind(py);
+        for (callback, context) in callbacks {
+            let kwargs = pyo3::types::PyDict::new(py);
+            kwargs.set_item("context", context)?;
+            event_loop.call_method(intern!(py, "call_soon"), (callback, slf), Some(&kwargs))?;
+        }
+        Ok(true)
+    }
+
+    fn __await__(slf: Py<Self>) -> CallFutureIter {
+        CallFutureIter {
+            future: slf,
+            yielded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn __iter__(slf: Py<Self>) -> CallFutureIter {
+        Self::__await__(slf)
+    }
+}
+
+/// `await` on a `CallFuture`: yields the future to the task once, then returns its result.
+#[pyclass(frozen, module = "anaf._native")]
+struct CallFutureIter {
+    future: Py<CallFuture>,
+    yielded: std::sync::atomic::AtomicBool,
+}
+
+#[pymethods]
+impl CallFutureIter {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let future = self.future.get();
+        if !future.done() {
+            if self.yielded.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "await wasn't used with future",
+                ));
+            }
+            future.lock().blocking = true;
+            return Ok(self.future.clone_ref(py).into_any());
+        }
+        let value = future.result(py)?;
+        Err(pyo3::exceptions::PyStopIteration::new_err((value,)))
+    }
+}
+
+/// A call's outcome on its way to the loop through `call_soon_threadsafe`.
+#[pyclass(frozen, module = "anaf._native")]
+struct Settle(std::sync::Mutex<Option<Finished>>);
+
+/// A finished call on its way to its future.
+type Finished = (Py<CallFuture>, Result<Convert, Error>);
+
+#[pymethods]
+impl Settle {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match taken {
+            Some((future, outcome)) => CallFuture::settle(future.bind(py), outcome),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Outcomes of calls waiting for their event loop, and the socket that wakes it. A socket,
+/// not `call_soon_threadsafe`: that takes the GIL on the runtime's thread just as the loop
+/// wants it back (BENCHMARKS.md, "Python").
+struct Inbox {
+    ready: std::sync::Mutex<Vec<Finished>>,
+    #[cfg(unix)]
+    wake: std::os::unix::net::UnixStream,
+}
+
+impl Inbox {
+    fn deliver(&self, future: Py<CallFuture>, outcome: Result<Convert, Error>) {
+        let was_empty = {
+            let mut ready = self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            ready.push((future, outcome));
+            ready.len() == 1
+        };
+        // One byte per batch: the loop takes every ready call when it wakes. A full socket
+        // already has the loop awake, so a refused write loses nothing.
+        #[cfg(unix)]
+        if was_empty {
+            use std::io::Write;
+            let _ = (&self.wake).write(&[1]);
+        }
+        #[cfg(not(unix))]
+        let _ = was_empty;
+    }
+}
+
+/// An event loop's end of the calls it awaits: `fileno()` for `loop.add_reader`, and
+/// `on_readable` as the reader. Unix only (Windows' default loop has no `add_reader`).
+#[pyclass(frozen, module = "anaf._native")]
+struct LoopWaker {
+    inbox: Arc<Inbox>,
+    #[cfg(unix)]
+    readable: std::os::unix::net::UnixStream,
+}
+
+#[pymethods]
+impl LoopWaker {
+    #[new]
+    fn new() -> PyResult<LoopWaker> {
+        #[cfg(unix)]
+        {
+            let (readable, wake) = std::os::unix::net::UnixStream::pair()?;
+            readable.set_nonblocking(true)?;
+            wake.set_nonblocking(true)?;
+            Ok(LoopWaker {
+                inbox: Arc::new(Inbox {
+                    ready: std::sync::Mutex::new(Vec::new()),
+                    wake,
+                }),
+                readable,
+            })
+        }
+        #[cfg(not(unix))]
+        Err(pyo3::exceptions::PyNotImplementedError::new_err(
+            "the socket waker is Unix only",
+        ))
+    }
+
+    fn fileno(&self) -> i64 {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            i64::from(self.readable.as_raw_fd())
+        }
+        #[cfg(not(unix))]
+        -1
+    }
+
+    /// Settles every call that finished since the last wake, converting its result here.
+    fn on_readable(&self, py: Python<'_>) -> PyResult<()> {
+        #[cfg(unix)]
+        {
+            use std::io::Read;
+            let mut sink = [0u8; 256];
+            while matches!((&self.readable).read(&mut sink), Ok(n) if n > 0) {}
+        }
+        let ready = std::mem::take(
+            &mut *self
+                .inbox
+                .ready
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (future, outcome) in ready {
+            // One call failing to settle must not strand the others.
+            if let Err(error) = CallFuture::settle(future.bind(py), outcome) {
+                error.write_unraisable(py, Some(future.bind(py)));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn json_out<T: serde::Serialize>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
@@ -448,49 +820,17 @@ impl NativeClient {
         json_out(py, self.client.oauth().authorization_url(state).map_err(py_error)?)
     }
 
-    fn exchange_code(&self, py: Python<'_>, code: String) -> PyResult<Py<PyAny>> {
+    fn exchange_code(&self, code: String) -> Call {
         let client = self.client.clone();
-        let info = block(py, async move {
-            client.oauth().exchange_code(&code).await.map(|t| t.info())
-        })?;
-        json_out(py, info)
-    }
-
-    fn exchange_code_async<'py>(&self, py: Python<'py>, code: String) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Call::new(
             async move { client.oauth().exchange_code(&code).await.map(|t| t.info()) },
             json_out,
         )
     }
 
-    fn complete_authorization(
-        &self,
-        py: Python<'_>,
-        redirected_url: String,
-        expected_state: String,
-    ) -> PyResult<Py<PyAny>> {
+    fn complete_authorization(&self, redirected_url: String, expected_state: String) -> Call {
         let client = self.client.clone();
-        let info = block(py, async move {
-            client
-                .oauth()
-                .complete_authorization(&redirected_url, &expected_state)
-                .await
-                .map(|t| t.info())
-        })?;
-        json_out(py, info)
-    }
-
-    fn complete_authorization_async<'py>(
-        &self,
-        py: Python<'py>,
-        redirected_url: String,
-        expected_state: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Call::new(
             async move {
                 client
                     .oauth()
@@ -502,110 +842,65 @@ impl NativeClient {
         )
     }
 
-    fn refresh(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn refresh(&self) -> Call {
         let client = self.client.clone();
-        let info = block(py, async move { client.oauth().refresh().await.map(|t| t.info()) })?;
-        json_out(py, info)
-    }
-
-    fn refresh_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Call::new(
             async move { client.oauth().refresh().await.map(|t| t.info()) },
             json_out,
         )
     }
 
-    fn revoke(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn revoke(&self) -> Call {
         let client = self.client.clone();
-        let outcome = block(py, async move { client.oauth().revoke().await })?;
-        json_out(py, outcome)
+        Call::new(async move { client.oauth().revoke().await }, json_out)
     }
 
-    fn revoke_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn token_status(&self) -> Call {
         let client = self.client.clone();
-        awaitable(py, async move { client.oauth().revoke().await }, json_out)
-    }
-
-    fn token_status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let client = self.client.clone();
-        let status = block(py, async move { client.oauth().token_status().await })?;
-        json_out(py, status)
-    }
-
-    fn token_status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(py, async move { client.oauth().token_status().await }, json_out)
+        Call::new(async move { client.oauth().token_status().await }, json_out)
     }
 
     /// The tokens WITH their secrets, as the JSON a store saves (None when logged out).
-    fn tokens_json(&self, py: Python<'_>) -> PyResult<Option<String>> {
+    fn tokens_json(&self) -> Call {
         let client = self.client.clone();
-        block(py, async move {
-            client.oauth().tokens().await.map(|t| t.map(|t| t.to_json()))
-        })
-    }
-
-    fn set_tokens_json(&self, py: Python<'_>, tokens_json: String) -> PyResult<()> {
-        let tokens = TokenSet::from_json(&tokens_json).map_err(py_error)?;
-        let client = self.client.clone();
-        block(py, async move { client.oauth().set_tokens(tokens).await })
-    }
-
-    fn clear_tokens(&self, py: Python<'_>) -> PyResult<()> {
-        let client = self.client.clone();
-        block(py, async move { client.oauth().clear_tokens().await })
-    }
-
-    fn clear_tokens_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(py, async move { client.oauth().clear_tokens().await }, |py, ()| {
-            Ok(py.None())
-        })
-    }
-
-    #[pyo3(signature = (*, open_browser=true, timeout=300.0, on_url=None))]
-    fn login_interactive(
-        &self,
-        py: Python<'_>,
-        open_browser: bool,
-        timeout: f64,
-        on_url: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let options = login_options(open_browser, timeout, on_url)?;
-        let client = self.client.clone();
-        let info = block(py, async move {
-            client.oauth().login_interactive(options).await.map(|t| t.info())
-        })?;
-        json_out(py, info)
-    }
-
-    #[pyo3(signature = (*, open_browser=true, timeout=300.0, on_url=None))]
-    fn login_interactive_async<'py>(
-        &self,
-        py: Python<'py>,
-        open_browser: bool,
-        timeout: f64,
-        on_url: Option<Py<PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let options = login_options(open_browser, timeout, on_url)?;
-        let client = self.client.clone();
-        awaitable(
-            py,
-            async move { client.oauth().login_interactive(options).await.map(|t| t.info()) },
+        Call::new(
+            async move { client.oauth().tokens().await.map(|t| t.map(|t| t.to_json())) },
             json_out,
         )
     }
 
-    fn hello(&self, py: Python<'_>, name: String) -> PyResult<String> {
+    fn set_tokens_json(&self, tokens_json: String) -> PyResult<Call> {
+        let tokens = TokenSet::from_json(&tokens_json).map_err(py_error)?;
         let client = self.client.clone();
-        block(py, async move { client.hello(&name).await })
+        Ok(Call::new(
+            async move { client.oauth().set_tokens(tokens).await },
+            json_out,
+        ))
     }
 
-    fn hello_async<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
+    fn save_tokens(&self) -> Call {
         let client = self.client.clone();
-        awaitable(py, async move { client.hello(&name).await }, json_out)
+        Call::new(async move { client.oauth().save_tokens().await }, json_out)
+    }
+
+    fn clear_tokens(&self) -> Call {
+        let client = self.client.clone();
+        Call::new(async move { client.oauth().clear_tokens().await }, json_out)
+    }
+
+    #[pyo3(signature = (*, open_browser=true, timeout=300.0, on_url=None))]
+    fn login_interactive(&self, open_browser: bool, timeout: f64, on_url: Option<Py<PyAny>>) -> PyResult<Call> {
+        let options = login_options(open_browser, timeout, on_url)?;
+        let client = self.client.clone();
+        Ok(Call::new(
+            async move { client.oauth().login_interactive(options).await.map(|t| t.info()) },
+            json_out,
+        ))
+    }
+
+    fn hello(&self, name: String) -> Call {
+        let client = self.client.clone();
+        Call::new(async move { client.hello(&name).await }, json_out)
     }
 
     // --- e-Factura
@@ -614,7 +909,6 @@ impl NativeClient {
     #[allow(clippy::too_many_arguments)]
     fn upload(
         &self,
-        py: Python<'_>,
         xml: Vec<u8>,
         cif: String,
         standard: &str,
@@ -622,40 +916,20 @@ impl NativeClient {
         self_billed: bool,
         enforcement: bool,
         b2c: bool,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<Call> {
         let options = upload_options(standard, external, self_billed, enforcement, b2c)?;
         let client = self.client.clone();
-        let receipt = block(py, async move { client.efactura().upload(xml, &cif, options).await })?;
-        json_out(py, receipt)
-    }
-
-    #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn upload_async<'py>(
-        &self,
-        py: Python<'py>,
-        xml: Vec<u8>,
-        cif: String,
-        standard: &str,
-        external: bool,
-        self_billed: bool,
-        enforcement: bool,
-        b2c: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let options = upload_options(standard, external, self_billed, enforcement, b2c)?;
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Ok(Call::new(
             async move { client.efactura().upload(xml, &cif, options).await },
             json_out,
-        )
+        ))
     }
 
-    #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false, timeout=None))]
+    #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false,
+        timeout=None, first_poll=None, max_interval=None, max_polls=None))]
     #[allow(clippy::too_many_arguments)]
     fn upload_and_wait(
         &self,
-        py: Python<'_>,
         xml: Vec<u8>,
         cif: String,
         standard: &str,
@@ -664,113 +938,62 @@ impl NativeClient {
         enforcement: bool,
         b2c: bool,
         timeout: Option<f64>,
-    ) -> PyResult<Py<PyAny>> {
+        first_poll: Option<f64>,
+        max_interval: Option<f64>,
+        max_polls: Option<u32>,
+    ) -> PyResult<Call> {
         let options = upload_options(standard, external, self_billed, enforcement, b2c)?;
-        let wait = wait_options(timeout)?;
+        let wait = wait_options(timeout, first_poll, max_interval, max_polls)?;
         let client = self.client.clone();
-        let submission = block(py, async move {
-            client.efactura().upload_and_wait(xml, &cif, options, wait).await
-        })?;
-        json_out(py, submission)
-    }
-
-    #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn upload_and_wait_async<'py>(
-        &self,
-        py: Python<'py>,
-        xml: Vec<u8>,
-        cif: String,
-        standard: &str,
-        external: bool,
-        self_billed: bool,
-        enforcement: bool,
-        b2c: bool,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let options = upload_options(standard, external, self_billed, enforcement, b2c)?;
-        let wait = wait_options(timeout)?;
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Ok(Call::new(
             async move { client.efactura().upload_and_wait(xml, &cif, options, wait).await },
             json_out,
-        )
+        ))
     }
 
-    fn status(&self, py: Python<'_>, upload_id: u64) -> PyResult<Py<PyAny>> {
+    fn status(&self, upload_id: u64) -> Call {
         let client = self.client.clone();
-        let state = block(py, async move { client.efactura().status(upload_id).await })?;
-        json_out(py, state)
+        Call::new(async move { client.efactura().status(upload_id).await }, json_out)
     }
 
-    fn status_async<'py>(&self, py: Python<'py>, upload_id: u64) -> PyResult<Bound<'py, PyAny>> {
+    fn download(&self, download_id: u64) -> Call {
         let client = self.client.clone();
-        awaitable(py, async move { client.efactura().status(upload_id).await }, json_out)
-    }
-
-    fn download(&self, py: Python<'_>, download_id: u64) -> PyResult<Archive> {
-        let client = self.client.clone();
-        let inner = block(py, async move { client.efactura().download(download_id).await })?;
-        Ok(Archive { inner })
-    }
-
-    fn download_async<'py>(&self, py: Python<'py>, download_id: u64) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Call::new(
             async move { client.efactura().download(download_id).await },
             |py, inner| Ok(Py::new(py, Archive { inner })?.into_any()),
         )
     }
 
     #[pyo3(signature = (cif, days, filter=None))]
-    fn list_messages(&self, py: Python<'_>, cif: String, days: u32, filter: Option<&str>) -> PyResult<Py<PyAny>> {
+    fn list_messages(&self, cif: String, days: u32, filter: Option<&str>) -> PyResult<Call> {
         let filter: Option<MessageFilter> = opt_code(filter, "filter")?;
         let client = self.client.clone();
-        let messages = block(
-            py,
-            async move { client.efactura().list_messages(&cif, days, filter).await },
-        )?;
-        json_out(py, messages)
-    }
-
-    #[pyo3(signature = (cif, days, filter=None))]
-    fn list_messages_async<'py>(
-        &self,
-        py: Python<'py>,
-        cif: String,
-        days: u32,
-        filter: Option<&str>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let filter: Option<MessageFilter> = opt_code(filter, "filter")?;
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Ok(Call::new(
             async move { client.efactura().list_messages(&cif, days, filter).await },
             json_out,
-        )
+        ))
     }
 
     #[pyo3(signature = (cif, start, end, page, filter=None))]
     fn list_messages_page(
         &self,
-        py: Python<'_>,
         cif: String,
         start: DateTime<chrono::FixedOffset>,
         end: DateTime<chrono::FixedOffset>,
         page: u32,
         filter: Option<&str>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<Call> {
         let filter: Option<MessageFilter> = opt_code(filter, "filter")?;
         let client = self.client.clone();
-        let page = block(py, async move {
-            client
-                .efactura()
-                .list_messages_page(&cif, utc(start), utc(end), page, filter)
-                .await
-        })?;
-        json_out(py, page)
+        Ok(Call::new(
+            async move {
+                client
+                    .efactura()
+                    .list_messages_page(&cif, utc(start), utc(end), page, filter)
+                    .await
+            },
+            json_out,
+        ))
     }
 
     /// A stream over every page of the interval (`end` None: now).
@@ -784,69 +1007,37 @@ impl NativeClient {
     ) -> PyResult<MessageStream> {
         let filter: Option<MessageFilter> = opt_code(filter, "filter")?;
         let stream = self.client.efactura().messages(cif, utc(start), end.map(utc), filter);
+        let window = (stream.effective_start(), stream.effective_end());
         Ok(MessageStream {
             stream: Arc::new(tokio::sync::Mutex::new(stream)),
+            window: Arc::new(std::sync::Mutex::new(window)),
         })
     }
 
     #[pyo3(signature = (xml, kind="invoice"))]
-    fn validate(&self, py: Python<'_>, xml: Vec<u8>, kind: &str) -> PyResult<Py<PyAny>> {
+    fn validate(&self, xml: Vec<u8>, kind: &str) -> PyResult<Call> {
         let kind: DocumentType = code(kind, "kind")?;
         let client = self.client.clone();
-        let report = block(py, async move { client.efactura().validate(xml, kind).await })?;
-        json_out(py, report)
-    }
-
-    #[pyo3(signature = (xml, kind="invoice"))]
-    fn validate_async<'py>(&self, py: Python<'py>, xml: Vec<u8>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
-        let kind: DocumentType = code(kind, "kind")?;
-        let client = self.client.clone();
-        awaitable(py, async move { client.efactura().validate(xml, kind).await }, json_out)
+        Ok(Call::new(
+            async move { client.efactura().validate(xml, kind).await },
+            json_out,
+        ))
     }
 
     /// The PDF as bytes, or ANAF's validation report (a dict) when it would not render it.
     #[pyo3(signature = (xml, kind="invoice", validate=true))]
-    fn to_pdf(&self, py: Python<'_>, xml: Vec<u8>, kind: &str, validate: bool) -> PyResult<Py<PyAny>> {
+    fn to_pdf(&self, xml: Vec<u8>, kind: &str, validate: bool) -> PyResult<Call> {
         let kind: DocumentType = code(kind, "kind")?;
         let client = self.client.clone();
-        let outcome = block(py, async move { client.efactura().to_pdf(xml, kind, validate).await })?;
-        pdf_out(py, outcome)
-    }
-
-    #[pyo3(signature = (xml, kind="invoice", validate=true))]
-    fn to_pdf_async<'py>(
-        &self,
-        py: Python<'py>,
-        xml: Vec<u8>,
-        kind: &str,
-        validate: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let kind: DocumentType = code(kind, "kind")?;
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Ok(Call::new(
             async move { client.efactura().to_pdf(xml, kind, validate).await },
             pdf_out,
-        )
+        ))
     }
 
-    fn verify_signature(&self, py: Python<'_>, invoice_xml: Vec<u8>, signature_xml: Vec<u8>) -> PyResult<Py<PyAny>> {
+    fn verify_signature(&self, invoice_xml: Vec<u8>, signature_xml: Vec<u8>) -> Call {
         let client = self.client.clone();
-        let verdict = block(py, async move {
-            client.efactura().verify_signature(invoice_xml, signature_xml).await
-        })?;
-        json_out(py, verdict)
-    }
-
-    fn verify_signature_async<'py>(
-        &self,
-        py: Python<'py>,
-        invoice_xml: Vec<u8>,
-        signature_xml: Vec<u8>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Call::new(
             async move { client.efactura().verify_signature(invoice_xml, signature_xml).await },
             json_out,
         )
@@ -855,103 +1046,59 @@ impl NativeClient {
     // --- e-Transport
 
     #[pyo3(signature = (xml, cif, version=2))]
-    fn etransport_upload(&self, py: Python<'_>, xml: Vec<u8>, cif: String, version: u32) -> PyResult<Py<PyAny>> {
+    fn etransport_upload(&self, xml: Vec<u8>, cif: String, version: u32) -> PyResult<Call> {
         let version = schema_version(version)?;
         let client = self.client.clone();
-        let receipt = block(py, async move { client.etransport().upload(xml, &cif, version).await })?;
-        json_out(py, receipt)
-    }
-
-    #[pyo3(signature = (xml, cif, version=2))]
-    fn etransport_upload_async<'py>(
-        &self,
-        py: Python<'py>,
-        xml: Vec<u8>,
-        cif: String,
-        version: u32,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let version = schema_version(version)?;
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Ok(Call::new(
             async move { client.etransport().upload(xml, &cif, version).await },
             json_out,
-        )
+        ))
     }
 
-    fn etransport_status(&self, py: Python<'_>, upload_id: u64) -> PyResult<Py<PyAny>> {
+    fn etransport_status(&self, upload_id: u64) -> Call {
         let client = self.client.clone();
-        let state = block(py, async move { client.etransport().status(upload_id).await })?;
-        json_out(py, state)
+        Call::new(async move { client.etransport().status(upload_id).await }, json_out)
     }
 
-    fn etransport_status_async<'py>(&self, py: Python<'py>, upload_id: u64) -> PyResult<Bound<'py, PyAny>> {
+    fn etransport_list(&self, cif: String, days: u32) -> Call {
         let client = self.client.clone();
-        awaitable(py, async move { client.etransport().status(upload_id).await }, json_out)
-    }
-
-    fn etransport_list(&self, py: Python<'_>, cif: String, days: u32) -> PyResult<Py<PyAny>> {
-        let client = self.client.clone();
-        let records = block(py, async move { client.etransport().list(&cif, days).await })?;
-        json_out(py, records)
-    }
-
-    fn etransport_list_async<'py>(&self, py: Python<'py>, cif: String, days: u32) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(py, async move { client.etransport().list(&cif, days).await }, json_out)
+        Call::new(async move { client.etransport().list(&cif, days).await }, json_out)
     }
 
     #[pyo3(signature = (operator_cif, *, declarant_cif=None, uit=None, reference=None))]
     fn etransport_info(
         &self,
-        py: Python<'_>,
         operator_cif: String,
         declarant_cif: Option<String>,
         uit: Option<String>,
         reference: Option<String>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Call {
         let filter = info_filter(declarant_cif, uit, reference);
         let client = self.client.clone();
-        let records = block(py, async move { client.etransport().info(&operator_cif, filter).await })?;
-        json_out(py, records)
+        Call::new(
+            async move { client.etransport().info(&operator_cif, filter).await },
+            json_out,
+        )
     }
 
     // --- public registries
 
     #[pyo3(signature = (cifs, date=None))]
-    fn lookup_taxpayers(&self, py: Python<'_>, cifs: Vec<String>, date: Option<NaiveDate>) -> PyResult<Py<PyAny>> {
+    fn lookup_taxpayers(&self, cifs: Vec<String>, date: Option<NaiveDate>) -> Call {
         let client = self.client.clone();
-        let found = block(py, async move { client.public().lookup_taxpayers(&cifs, date).await })?;
-        json_out(py, found)
-    }
-
-    #[pyo3(signature = (cifs, date=None))]
-    fn lookup_taxpayers_async<'py>(
-        &self,
-        py: Python<'py>,
-        cifs: Vec<String>,
-        date: Option<NaiveDate>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        awaitable(
-            py,
+        Call::new(
             async move { client.public().lookup_taxpayers(&cifs, date).await },
             json_out,
         )
     }
 
     #[pyo3(signature = (cifs, date=None))]
-    fn lookup_efactura_register(
-        &self,
-        py: Python<'_>,
-        cifs: Vec<String>,
-        date: Option<NaiveDate>,
-    ) -> PyResult<Py<PyAny>> {
+    fn lookup_efactura_register(&self, cifs: Vec<String>, date: Option<NaiveDate>) -> Call {
         let client = self.client.clone();
-        let found = block(py, async move {
-            client.public().lookup_efactura_register(&cifs, date).await
-        })?;
-        json_out(py, found)
+        Call::new(
+            async move { client.public().lookup_efactura_register(&cifs, date).await },
+            json_out,
+        )
     }
 }
 
@@ -959,20 +1106,34 @@ impl NativeClient {
 #[pyclass(frozen, module = "anaf._native")]
 struct MessageStream {
     stream: Arc<tokio::sync::Mutex<anaf_core::efactura::MessageStream>>,
+    /// The interval actually listed, copied after each page so that reading it never waits
+    /// for a page being fetched (as the C ABI does).
+    window: Arc<std::sync::Mutex<Window>>,
 }
+
+type Window = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 #[pymethods]
 impl MessageStream {
     /// The next page as a dict, or None after the last.
-    fn next_page(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let stream = self.stream.clone();
-        let page = block(py, async move { stream.lock().await.next_page().await })?;
-        json_out(py, page)
+    fn next_page(&self) -> Call {
+        let (stream, window) = (self.stream.clone(), self.window.clone());
+        Call::new(
+            async move {
+                let mut stream = stream.lock().await;
+                let page = stream.next_page().await;
+                *window.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    (stream.effective_start(), stream.effective_end());
+                page
+            },
+            json_out,
+        )
     }
 
-    fn next_page_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let stream = self.stream.clone();
-        awaitable(py, async move { stream.lock().await.next_page().await }, json_out)
+    /// `(effective_start, effective_end)`: the interval actually listed; the end is None
+    /// until the first page fixes it.
+    fn window(&self) -> Window {
+        *self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -1017,10 +1178,21 @@ fn upload_options(
         .b2c(b2c))
 }
 
-fn wait_options(timeout: Option<f64>) -> PyResult<WaitOptions> {
-    let mut wait = WaitOptions::default();
+fn wait_options(
+    timeout: Option<f64>,
+    first_poll: Option<f64>,
+    max_interval: Option<f64>,
+    max_polls: Option<u32>,
+) -> PyResult<WaitOptions> {
+    let mut wait = WaitOptions::default().max_polls(max_polls);
     if let Some(seconds) = timeout {
         wait = wait.timeout(seconds_arg(seconds, "timeout")?);
+    }
+    if let Some(seconds) = first_poll {
+        wait = wait.first_poll(seconds_arg(seconds, "first_poll")?);
+    }
+    if let Some(seconds) = max_interval {
+        wait = wait.max_interval(seconds_arg(seconds, "max_interval")?);
     }
     Ok(wait)
 }
@@ -1257,6 +1429,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSandbox>()?;
     m.add_class::<MessageStream>()?;
     m.add_class::<Archive>()?;
+    m.add_class::<Call>()?;
+    m.add_class::<LoopWaker>()?;
     m.add_function(wrap_pyfunction!(validate_cif, m)?)?;
     m.add_function(wrap_pyfunction!(log_to_python, m)?)?;
     for (name, class) in [

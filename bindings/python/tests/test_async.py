@@ -81,3 +81,82 @@ def test_the_event_loop_runs_while_a_call_waits(anaf_sandbox: anaf.Sandbox) -> N
         assert ticks >= 10
 
     asyncio.run(main())
+
+
+def test_async_token_callables_run_on_the_loop(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        database: dict[str, str] = {}
+        events: list[str] = []
+        failing = False
+
+        async def load() -> str | None:
+            assert asyncio.get_running_loop() is loop
+            await asyncio.sleep(0)  # a real database driver awaits here
+            return database.get("tokens")
+
+        async def save(tokens_json: str) -> None:
+            assert asyncio.get_running_loop() is loop
+            await asyncio.sleep(0)
+            if failing:
+                raise RuntimeError("database is down")
+            database["tokens"] = tokens_json
+
+        async def on_event(event: dict[str, object]) -> None:
+            events.append(str(event["event"]))
+
+        options = dict(anaf_sandbox.client_options(), token_load=load, token_save=save, on_token_event=on_event)
+        client = anaf.AsyncClient(**options, limit_requests=False)
+        await client.exchange_code(anaf_sandbox.authorize())
+        assert '"refresh_token"' in database["tokens"]
+        other_worker = anaf.AsyncClient(**options, limit_requests=False)
+        assert (await other_worker.hello("db")).startswith("Hello")
+        failing = True
+        with pytest.raises(anaf.InternalError, match="database is down"):
+            await client.refresh()
+        assert (await client.token_status()).unsaved
+        failing = False
+        await client.save_tokens()
+        assert not (await client.token_status()).unsaved
+        assert await client.tokens_json() == database["tokens"]
+        for _ in range(500):
+            if "save_failed" in events:
+                break
+            await asyncio.sleep(0.01)
+        assert "changed" in events and "save_failed" in events
+
+    asyncio.run(main())
+
+
+def test_the_async_client_mirrors_the_blocking_one() -> None:
+    import inspect
+
+    for name, method in vars(anaf.Client).items():
+        if name.startswith("_"):
+            continue
+        twin = getattr(anaf.AsyncClient, name)
+        assert inspect.iscoroutinefunction(twin), name
+        assert inspect.signature(twin) == inspect.signature(method), name
+    for name in ("authorization_url", "messages"):
+        assert not inspect.iscoroutinefunction(getattr(anaf.AsyncClient, name))
+
+
+def test_calls_work_with_asyncios_helpers(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        client = await logged_in(anaf_sandbox)
+        anaf_sandbox.inject_fault("hello", {"kind": "latency", "ms": 5000}, times=1)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.hello("slow"), 0.2)
+        done, pending = await asyncio.wait([asyncio.ensure_future(client.hello("w"))], timeout=5)
+        assert len(done) == 1 and not pending
+        assert (await asyncio.shield(client.hello("shielded"))).startswith("Hello, shielded")
+        # Without the loop's socket (Windows' default loop), calls settle through
+        # call_soon_threadsafe: the same results and errors.
+        call = client._native.hello("fallback")
+        future = call.start()
+        assert asyncio.isfuture(future)
+        assert (await future).startswith("Hello, fallback")
+        with pytest.raises(anaf.NotFoundError):
+            await client._native.status(15000).start()
+
+    asyncio.run(main())

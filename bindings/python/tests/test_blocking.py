@@ -4,9 +4,17 @@ package ships)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
+import queue
+import re
+import socket
+import ssl
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -48,9 +56,14 @@ def test_round_trip(anaf_sandbox: anaf.Sandbox, client: anaf.Client) -> None:
     assert isinstance(pdf, bytes) and pdf.startswith(b"%PDF")
     transport = client.etransport_upload(anaf.Sandbox.sample_transport(SELLER, "PY-TR-1"), SELLER)
     assert transport.uit
-    assert client.etransport_status(transport.upload_id)["state"]
-    found = client.lookup_taxpayers([SELLER])
-    assert found["found"][0]["cif"] in (SELLER, int(SELLER))
+    transport_state = client.etransport_status(transport.upload_id)
+    assert isinstance(transport_state, anaf.TransportState) and transport_state.state == "ok"
+    found = client.lookup_taxpayers([SELLER, "19"])
+    assert isinstance(found, anaf.TaxpayerLookup) and found.not_found == ("19",)
+    assert found.found[0].cif == SELLER and isinstance(found.found[0].head_office, anaf.Address)
+    assert found.found[0].date == dt.date.today()
+    register = client.lookup_efactura_register([SELLER])
+    assert isinstance(register, anaf.RegisterLookup) and register.found[0].cif == SELLER
     assert anaf.validate_cif("RO 8000000000") == SELLER
     assert client.token_status().logged_in
     assert client.revoke() == "confirmed"
@@ -67,6 +80,40 @@ def test_every_page_of_the_stream(anaf_sandbox: anaf.Sandbox, client: anaf.Clien
     assert 25 <= sum(len(p.messages) for p in pages) <= 30
     with pytest.raises(anaf.InvalidInputError):
         client.messages(SELLER, dt.datetime.now())  # naive: refused
+    too_old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=90)
+    stream = client.messages(SELLER, too_old)
+    first = next(iter(stream))
+    assert isinstance(first, anaf.MessagePage)
+    # ANAF keeps 60 days: the stream says where its interval really starts.
+    assert stream.effective_start - too_old > dt.timedelta(days=29)
+    assert stream.effective_end is not None and stream.effective_end <= dt.datetime.now(dt.timezone.utc)
+
+
+def test_e_transport_results_are_typed(anaf_sandbox: anaf.Sandbox, client: anaf.Client) -> None:
+    receipt = client.etransport_upload(anaf.Sandbox.sample_transport(SELLER, "PY-TR-2"), SELLER)
+    records = client.etransport_list(SELLER, 1)
+    assert [r.upload_id for r in records] == [receipt.upload_id]
+    assert isinstance(records[0], anaf.TransportRecord) and records[0].declarant_cif == SELLER
+    assert records[0].created_at is not None and records[0].created_at.tzinfo is not None
+    assert isinstance(records[0].raw, dict)
+    by_uit = client.etransport_info(SELLER, uit=receipt.uit)
+    assert [r["uit"] for r in by_uit] == [receipt.uit]
+
+
+def test_the_wait_after_an_upload_follows_its_options() -> None:
+    with anaf.Sandbox(processing_delay_ms=60_000) as sandbox:
+        client = anaf.Client(**sandbox.client_options(), max_retries=0)
+        client.exchange_code(sandbox.authorize())
+        submission = client.upload_and_wait(invoice("PY-W-1"), SELLER, first_poll=0, max_interval=0.05, max_polls=2)
+        assert submission.state.state == "in_progress" and submission.polls == 2
+        assert len(sandbox.uploads(SELLER)) == 1  # the upload happened once; keep its id
+
+
+def test_a_call_runs_once(client: anaf.Client) -> None:
+    call = client._native.hello("once")
+    assert call.wait().startswith("Hello, once")
+    with pytest.raises(RuntimeError, match="already run"):
+        call.wait()
 
 
 def test_anafs_errors_keep_their_kind_status_and_romanian_text(
@@ -207,8 +254,9 @@ def test_tokens_in_the_applications_own_storage(anaf_sandbox: anaf.Sandbox) -> N
     assert "database is down" in str(refused.value)
     assert client.token_status().unsaved
     failing["save"] = False
-    client.hello("saves the pair now")
+    client.save_tokens()
     assert not client.token_status().unsaved
+    assert client.tokens_json() == database["tokens"]
     client.clear_tokens()
     assert "tokens" not in database
     deadline = time.monotonic() + 5
@@ -261,3 +309,60 @@ def test_logs_reach_python_logging_without_secrets(
     caplog.clear()
     client.hello("quiet")
     assert [r for r in caplog.records if r.name.startswith("anaf")] == []
+
+
+def test_the_desktop_login_through_the_loopback_listener(anaf_sandbox: anaf.Sandbox) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = anaf_sandbox.register_app(
+        {"name": "Desktop", "redirect_uris": [f"https://localhost:{port}/anaf/callback"], "services": ["efactura"]}
+    )
+    client = anaf.Client(
+        base_url=anaf_sandbox.base_url, client_id=app["client_id"], client_secret=app["client_secret"],
+        redirect_uri=app["redirect_uris"][0],
+    )
+    urls: queue.Queue[str] = queue.Queue()
+    outcome: dict[str, object] = {}
+
+    def login() -> None:
+        try:
+            outcome["tokens"] = client.login_interactive(open_browser=False, timeout=20, on_url=urls.put)
+        except anaf.AnafError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=login)
+    thread.start()
+    page = play_the_browser(anaf_sandbox, urls.get(timeout=10))
+    thread.join(20)
+    assert "Autentificare reusita" in page
+    tokens = outcome.get("tokens")
+    assert isinstance(tokens, anaf.TokenInfo), outcome
+    assert client.hello("desktop").startswith("Hello, desktop")
+
+
+def play_the_browser(sandbox: anaf.Sandbox, authorization_url: str) -> str:
+    """Approves on the sandbox's authorization page as the user would, then follows the
+    redirect to the login's HTTPS listener (its certificate is self-signed, as a browser
+    would warn) and returns the page it shows."""
+    page = urllib.request.urlopen(authorization_url).read().decode()
+    fields = dict(re.findall(r'name="(client_id|redirect_uri|state|token_content_type)" value="([^"]*)"', page))
+    form = {k: html.unescape(v) for k, v in fields.items()}
+    form.update(serial=sandbox.info()["identity"]["serial"], action="approve")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(
+        f"{sandbox.base_url}/anaf-oauth2/v1/authorize", data=urllib.parse.urlencode(form).encode()
+    )
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(request)
+    assert redirect.value.code == 302
+    callback = redirect.value.headers["Location"]
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    return str(urllib.request.urlopen(callback, context=insecure).read().decode())

@@ -816,6 +816,24 @@ anaf_status anaf_oauth_clear_tokens_async(const anaf_client *client,
                                           void *user_data);
 
 /**
+ * Saves, now, tokens the store refused earlier (`"unsaved": true` in
+ * `anaf_oauth_token_status`); the client also retries before its next calls. Does nothing
+ * when everything is saved. The result is NULL; a store that still refuses gives
+ * `ANAF_INTERNAL` with its message.
+ */
+anaf_status anaf_oauth_save_tokens(const anaf_client *client,
+                                   anaf_result **out_result,
+                                   anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_oauth_save_tokens`.
+ */
+anaf_status anaf_oauth_save_tokens_async(const anaf_client *client,
+                                         const anaf_cancel *cancel,
+                                         anaf_callback callback,
+                                         void *user_data);
+
+/**
  * Login options with the defaults: open the system browser, five minutes to log in.
  * Never returns NULL.
  */
@@ -1091,6 +1109,12 @@ anaf_status anaf_message_stream_next_async(const anaf_message_stream *stream,
  * older than its 60 days. 0 for NULL.
  */
 int64_t anaf_message_stream_effective_start(const anaf_message_stream *stream);
+
+/**
+ * Where the stream's interval ends (Unix ms): the end asked for, or "now" (less a few
+ * seconds) fixed when the first page was read; 0 before that, and for NULL.
+ */
+int64_t anaf_message_stream_effective_end(const anaf_message_stream *stream);
 
 /**
  * Frees a stream. NULL is ignored. A pending `_async` next still completes.

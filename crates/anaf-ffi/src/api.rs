@@ -672,6 +672,43 @@ pub unsafe extern "C" fn anaf_oauth_clear_tokens_async(
     spawn_async(cancel, callback, user_data, || unsafe { prepare_clear_tokens(client) })
 }
 
+unsafe fn prepare_save_tokens(
+    client: *const anaf_client,
+) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
+    // SAFETY: NULL or a live client per the contract.
+    let client = unsafe { client_of(client) }?;
+    Ok(async move {
+        client.oauth().save_tokens().await?;
+        no_result()
+    })
+}
+
+/// Saves, now, tokens the store refused earlier (`"unsaved": true` in
+/// `anaf_oauth_token_status`); the client also retries before its next calls. Does nothing
+/// when everything is saved. The result is NULL; a store that still refuses gives
+/// `ANAF_INTERNAL` with its message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_oauth_save_tokens(
+    client: *const anaf_client,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe { prepare_save_tokens(client) })
+}
+
+/// `_async` twin of `anaf_oauth_save_tokens`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_oauth_save_tokens_async(
+    client: *const anaf_client,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe { prepare_save_tokens(client) })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Desktop login
 
@@ -1318,7 +1355,10 @@ pub unsafe extern "C" fn anaf_efactura_list_messages_page_async(
 /// fetched one at a time; one thread (or one pending `_async` call) at a time.
 pub struct anaf_message_stream {
     stream: Arc<tokio::sync::Mutex<anaf_core::efactura::MessageStream>>,
+    /// The interval actually listed, in Unix ms (end 0 until fixed): copies refreshed after
+    /// each page, so reading them never waits for a page being fetched.
     effective_start_ms: Arc<std::sync::atomic::AtomicI64>,
+    effective_end_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Starts a stream over the messages from `start_unix_ms` to `end_unix_ms` (0: now, less a
@@ -1349,9 +1389,13 @@ pub unsafe extern "C" fn anaf_efactura_messages(
         let effective_start_ms = Arc::new(std::sync::atomic::AtomicI64::new(
             stream.effective_start().timestamp_millis(),
         ));
+        let effective_end_ms = Arc::new(std::sync::atomic::AtomicI64::new(
+            stream.effective_end().map_or(0, |end| end.timestamp_millis()),
+        ));
         let stream = anaf_message_stream {
             stream: Arc::new(tokio::sync::Mutex::new(stream)),
             effective_start_ms,
+            effective_end_ms,
         };
         // SAFETY: checked above.
         unsafe { write_out(out_stream, stream) };
@@ -1364,12 +1408,20 @@ unsafe fn prepare_stream_next(
 ) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
     // SAFETY: NULL or a live stream per the contract.
     let handle = unsafe { handle_arg(stream, "stream") }?;
-    let (stream, effective_start_ms) = (handle.stream.clone(), handle.effective_start_ms.clone());
+    let (stream, start_ms, end_ms) = (
+        handle.stream.clone(),
+        handle.effective_start_ms.clone(),
+        handle.effective_end_ms.clone(),
+    );
     Ok(async move {
         let mut stream = stream.lock().await;
         let page = stream.next_page().await;
-        effective_start_ms.store(
+        start_ms.store(
             stream.effective_start().timestamp_millis(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        end_ms.store(
+            stream.effective_end().map_or(0, |end| end.timestamp_millis()),
             std::sync::atomic::Ordering::Relaxed,
         );
         match page? {
@@ -1409,6 +1461,14 @@ pub unsafe extern "C" fn anaf_message_stream_next_async(
 pub unsafe extern "C" fn anaf_message_stream_effective_start(stream: *const anaf_message_stream) -> i64 {
     // SAFETY: NULL or a live stream per the contract.
     unsafe { stream.as_ref() }.map_or(0, |s| s.effective_start_ms.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Where the stream's interval ends (Unix ms): the end asked for, or "now" (less a few
+/// seconds) fixed when the first page was read; 0 before that, and for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_message_stream_effective_end(stream: *const anaf_message_stream) -> i64 {
+    // SAFETY: NULL or a live stream per the contract.
+    unsafe { stream.as_ref() }.map_or(0, |s| s.effective_end_ms.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Frees a stream. NULL is ignored. A pending `_async` next still completes.

@@ -7,9 +7,12 @@ error is an `AnafError` subclass that keeps ANAF's Romanian text (`anaf_message`
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Callable, Optional, Union
+import inspect
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import _native
 from ._native import (
@@ -37,15 +40,23 @@ from ._native import (
     validate_cif,
 )
 from ._results import (
+    Address,
     AuthorizationRequest,
     Message,
     MessagePage,
+    RegisterEntry,
+    RegisterLookup,
     SignatureVerdict,
     Submission,
+    Taxpayer,
+    TaxpayerLookup,
     TokenInfo,
     TokenStatus,
     TransportReceipt,
+    TransportRecord,
+    TransportState,
     UploadReceipt,
+    VatPeriod,
     UploadState,
     ValidationReport,
     build,
@@ -55,15 +66,18 @@ from ._results import (
 __version__: str = _native.__version__
 
 __all__ = [
-    "AnafError", "Archive", "AsyncClient", "AuthorizationRequest", "CancelledError", "Client",
-    "DailyLimitError", "DownloadExpiredError", "DuplicateInvoiceError", "ForbiddenError",
+    "Address", "AnafError", "Archive", "AsyncClient", "AuthorizationRequest", "CancelledError",
+    "Client", "DailyLimitError", "DownloadExpiredError", "DuplicateInvoiceError", "ForbiddenError",
     "InternalError", "InvalidInputError", "Message", "MessagePage", "NoCifRightError",
-    "NoCifRightsError", "NotFoundError", "OAuthError", "QuotaExhaustedError", "RateLimitedError",
-    "Sandbox", "SignatureVerdict", "Submission", "TimeoutError", "TokenInfo", "TokenStatus",
-    "TransportError", "TransportReceipt", "UnauthorizedError", "UnexpectedResponseError",
-    "UploadReceipt", "UploadState", "ValidationReport", "WafRejectedError", "log_to_python",
-    "validate_cif",
+    "NoCifRightsError", "NotFoundError", "OAuthError", "Pages", "QuotaExhaustedError",
+    "RateLimitedError", "RegisterEntry", "RegisterLookup", "Sandbox", "SignatureVerdict",
+    "Submission", "Taxpayer", "TaxpayerLookup", "TimeoutError", "TokenInfo", "TokenStatus",
+    "TransportError", "TransportReceipt", "TransportRecord", "TransportState",
+    "UnauthorizedError", "UnexpectedResponseError", "UploadReceipt", "UploadState",
+    "ValidationReport", "VatPeriod", "WafRejectedError", "log_to_python", "validate_cif",
 ]
+
+T = TypeVar("T")
 
 Xml = Union[bytes, str]
 
@@ -87,7 +101,9 @@ class _Base:
     - tokens: `token_file` (a JSON file, owner-only), or `token_load() -> str | None` and
       `token_save(json: str)` (and `token_clear()`) to keep them in your own database,
       `token_sharing_key` naming that storage; `on_token_event(event: dict)` hears every
-      change (new tokens after a refresh, a save that failed, a login now required);
+      change (new tokens after a refresh, a save that failed, a login now required). With
+      `AsyncClient` these callables may be coroutine functions: they run on the event loop
+      the client is used from;
     - `requests_per_minute` (default ANAF's budget), `limit_requests=False` to turn it off,
       `timeout`, `connect_timeout` (seconds), `user_agent`, `proxy`, `max_retries`.
     """
@@ -101,11 +117,11 @@ class _Base:
         client_secret: Optional[str] = None,
         redirect_uri: Optional[str] = None,
         token_file: Optional[str] = None,
-        token_load: Optional[Callable[[], Optional[str]]] = None,
-        token_save: Optional[Callable[[str], None]] = None,
-        token_clear: Optional[Callable[[], None]] = None,
+        token_load: Optional[Callable[[], Any]] = None,
+        token_save: Optional[Callable[[str], Any]] = None,
+        token_clear: Optional[Callable[[], Any]] = None,
         token_sharing_key: Optional[str] = None,
-        on_token_event: Optional[Callable[[dict[str, Any]], None]] = None,
+        on_token_event: Optional[Callable[[dict[str, Any]], Any]] = None,
         requests_per_minute: Optional[int] = None,
         limit_requests: bool = True,
         timeout: Optional[float] = None,
@@ -114,6 +130,8 @@ class _Base:
         proxy: Optional[str] = None,
         max_retries: Optional[int] = None,
     ) -> None:
+        # AsyncClient's async event callables still running (see `_run_soon`).
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._native = _native.NativeClient(
             environment=environment,
             base_url=base_url,
@@ -121,11 +139,11 @@ class _Base:
             client_secret=client_secret,
             redirect_uri=redirect_uri,
             token_file=token_file,
-            token_load=token_load,
-            token_save=token_save,
-            token_clear=token_clear,
+            token_load=self._callable(token_load),
+            token_save=self._callable(token_save),
+            token_clear=self._callable(token_clear),
             token_sharing_key=token_sharing_key,
-            on_token_event=on_token_event,
+            on_token_event=self._callable(on_token_event, wait=False),
             requests_per_minute=requests_per_minute,
             limit_requests=limit_requests,
             timeout=timeout,
@@ -135,17 +153,12 @@ class _Base:
             max_retries=max_retries,
         )
 
+    def _callable(self, fn: Optional[Callable[..., Any]], wait: bool = True) -> Optional[Callable[..., Any]]:
+        return fn
+
     def authorization_url(self, state: Optional[str] = None) -> AuthorizationRequest:
         """The URL to send the user to, and the `state` to check on the way back."""
         return build(AuthorizationRequest, self._native.authorization_url(state))
-
-    def tokens_json(self) -> Optional[str]:
-        """The current tokens WITH their secrets, as a token store saves them."""
-        return self._native.tokens_json()
-
-    def set_tokens_json(self, tokens_json: str) -> None:
-        """Replaces the tokens (JSON as `tokens_json` gives) and saves them to the store."""
-        self._native.set_tokens_json(tokens_json)
 
     def messages(
         self,
@@ -153,22 +166,37 @@ class _Base:
         start: _dt.datetime,
         end: Optional[_dt.datetime] = None,
         filter: Optional[str] = None,
-    ) -> _Pages:
+    ) -> Pages:
         """Every message between `start` and `end` (default: now), page after page: iterate
         it (`for page in ...`) or, from `AsyncClient`, `async for page in ...`."""
         stream = self._native.messages(cif, _aware(start, "start"), end and _aware(end, "end"), filter)
-        return _Pages(stream)
+        return Pages(stream, self._start)
+
+    def _start(self, call: _native.Call[T]) -> Awaitable[T]:
+        """Starts `call` on the running loop (`async for` over a blocking client's pages)."""
+        return _start_on_running_loop(call)
 
 
-class _Pages:
-    """The pages of a message stream, blocking or async."""
+class Pages:
+    """The pages of `messages(...)`: iterate it, or `async for` from `AsyncClient`.
+    `effective_start` / `effective_end`: the interval actually listed (a start older than
+    ANAF's 60 days moves later), final once the first page is read."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: _native.MessageStream, start: Callable[[Any], Awaitable[Any]]) -> None:
         self._stream = stream
+        self._start = start
+
+    @property
+    def effective_start(self) -> _dt.datetime:
+        return self._stream.window()[0]
+
+    @property
+    def effective_end(self) -> Optional[_dt.datetime]:
+        return self._stream.window()[1]
 
     def __iter__(self) -> Iterator[MessagePage]:
         while True:
-            page = self._stream.next_page()
+            page = self._stream.next_page().wait()
             if page is None:
                 return
             yield build(MessagePage, page)
@@ -178,7 +206,7 @@ class _Pages:
 
     async def _async_pages(self) -> AsyncIterator[MessagePage]:
         while True:
-            page = await self._stream.next_page_async()
+            page = await self._start(self._stream.next_page())
             if page is None:
                 return
             yield build(MessagePage, page)
@@ -189,36 +217,47 @@ class Client(_Base):
 
     def exchange_code(self, code: str) -> TokenInfo:
         """Exchanges the authorization code (within 60 s) for tokens, kept by the store."""
-        return build(TokenInfo, self._native.exchange_code(code))
+        return build(TokenInfo, self._native.exchange_code(code).wait())
 
     def complete_authorization(self, redirected_url: str, expected_state: str) -> TokenInfo:
         """Completes a login from the URL the browser was sent back to (checks `state`)."""
-        return build(TokenInfo, self._native.complete_authorization(redirected_url, expected_state))
+        return build(TokenInfo, self._native.complete_authorization(redirected_url, expected_state).wait())
 
     def login_interactive(
         self, *, open_browser: bool = True, timeout: float = 300.0, on_url: Optional[Callable[[str], None]] = None
     ) -> TokenInfo:
         """The desktop login: HTTPS loopback callback, the system browser, the code exchanged."""
-        return build(TokenInfo, self._native.login_interactive(open_browser=open_browser, timeout=timeout, on_url=on_url))
+        return build(TokenInfo, self._native.login_interactive(
+            open_browser=open_browser, timeout=timeout, on_url=on_url).wait())
 
     def refresh(self) -> TokenInfo:
-        return build(TokenInfo, self._native.refresh())
+        return build(TokenInfo, self._native.refresh().wait())
 
     def revoke(self) -> str:
         """Revokes the tokens: "confirmed" or "unconfirmed" (local tokens are cleared)."""
-        result: str = self._native.revoke()
-        return result
+        return self._native.revoke().wait()
 
     def token_status(self) -> TokenStatus:
-        return build(TokenStatus, self._native.token_status())
+        return build(TokenStatus, self._native.token_status().wait())
+
+    def tokens_json(self) -> Optional[str]:
+        """The current tokens WITH their secrets, as a token store saves them."""
+        return self._native.tokens_json().wait()
+
+    def set_tokens_json(self, tokens_json: str) -> None:
+        """Replaces the tokens (JSON as `tokens_json` gives) and saves them to the store."""
+        self._native.set_tokens_json(tokens_json).wait()
+
+    def save_tokens(self) -> None:
+        """Saves tokens the store refused earlier now (the client also retries by itself)."""
+        self._native.save_tokens().wait()
 
     def clear_tokens(self) -> None:
-        self._native.clear_tokens()
+        self._native.clear_tokens().wait()
 
     def hello(self, name: str) -> str:
         """TestOauth: checks that the login works."""
-        result: str = self._native.hello(name)
-        return result
+        return self._native.hello(name).wait()
 
     def upload(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
@@ -228,159 +267,249 @@ class Client(_Base):
         `err.upload_outcome_unknown`)."""
         return build(UploadReceipt, self._native.upload(
             _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
-            enforcement=enforcement, b2c=b2c))
+            enforcement=enforcement, b2c=b2c).wait())
 
     def upload_and_wait(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
         self_billed: bool = False, enforcement: bool = False, b2c: bool = False,
-        timeout: Optional[float] = None,
+        timeout: Optional[float] = None, first_poll: Optional[float] = None,
+        max_interval: Optional[float] = None, max_polls: Optional[int] = None,
     ) -> Submission:
+        """Uploads, then polls the state until it is final or the wait ends (`timeout`, default
+        600 s; `first_poll` 2 s, backing off to `max_interval` 60 s; at most `max_polls`)."""
         return build(Submission, self._native.upload_and_wait(
             _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
-            enforcement=enforcement, b2c=b2c, timeout=timeout))
+            enforcement=enforcement, b2c=b2c, timeout=timeout, first_poll=first_poll,
+            max_interval=max_interval, max_polls=max_polls).wait())
 
     def status(self, upload_id: int) -> UploadState:
-        return build(UploadState, self._native.status(upload_id))
+        return build(UploadState, self._native.status(upload_id).wait())
 
     def download(self, download_id: int) -> Archive:
         """The answer ZIP ("descarcare"): `.zip`, `.document()`, `.signature()`, `.error_report()`."""
-        return self._native.download(download_id)
+        return self._native.download(download_id).wait()
 
     def list_messages(self, cif: str, days: int, filter: Optional[str] = None) -> list[Message]:
-        return build_list(Message, self._native.list_messages(cif, days, filter))
+        return build_list(Message, self._native.list_messages(cif, days, filter).wait())
 
     def list_messages_page(
         self, cif: str, start: _dt.datetime, end: _dt.datetime, page: int, filter: Optional[str] = None
     ) -> MessagePage:
         return build(MessagePage, self._native.list_messages_page(
-            cif, _aware(start, "start"), _aware(end, "end"), page, filter))
+            cif, _aware(start, "start"), _aware(end, "end"), page, filter).wait())
 
     def validate(self, xml: Xml, kind: str = "invoice") -> ValidationReport:
-        return build(ValidationReport, self._native.validate(_bytes(xml), kind))
+        return build(ValidationReport, self._native.validate(_bytes(xml), kind).wait())
 
     def to_pdf(self, xml: Xml, kind: str = "invoice", validate: bool = True) -> Union[bytes, ValidationReport]:
         """The PDF, or ANAF's report when it would not render the invoice."""
-        outcome = self._native.to_pdf(_bytes(xml), kind, validate)
-        return outcome if isinstance(outcome, bytes) else build(ValidationReport, outcome["report"])
+        return _pdf(self._native.to_pdf(_bytes(xml), kind, validate).wait())
 
     def verify_signature(self, invoice_xml: Xml, signature_xml: Xml) -> SignatureVerdict:
-        return build(SignatureVerdict, self._native.verify_signature(_bytes(invoice_xml), _bytes(signature_xml)))
+        return build(SignatureVerdict, self._native.verify_signature(_bytes(invoice_xml), _bytes(signature_xml)).wait())
 
     def etransport_upload(self, xml: Xml, cif: str, version: int = 2) -> TransportReceipt:
-        return build(TransportReceipt, self._native.etransport_upload(_bytes(xml), cif, version))
+        return build(TransportReceipt, self._native.etransport_upload(_bytes(xml), cif, version).wait())
 
-    def etransport_status(self, upload_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._native.etransport_status(upload_id)
-        return result
+    def etransport_status(self, upload_id: int) -> TransportState:
+        return build(TransportState, self._native.etransport_status(upload_id).wait())
 
-    def etransport_list(self, cif: str, days: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._native.etransport_list(cif, days)
-        return result
+    def etransport_list(self, cif: str, days: int) -> list[TransportRecord]:
+        return build_list(TransportRecord, self._native.etransport_list(cif, days).wait())
 
     def etransport_info(
         self, operator_cif: str, *, declarant_cif: Optional[str] = None, uit: Optional[str] = None,
         reference: Optional[str] = None,
     ) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._native.etransport_info(
-            operator_cif, declarant_cif=declarant_cif, uit=uit, reference=reference)
-        return result
+        """Transports organised by `operator_cif`, as ANAF's records (`uit`, `cod_decl`,
+        `data_transp`, `loc_start`, ...); empty when none."""
+        return self._native.etransport_info(
+            operator_cif, declarant_cif=declarant_cif, uit=uit, reference=reference).wait()
 
-    def lookup_taxpayers(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> dict[str, Any]:
-        """ANAF's VAT registry: `{"found": [...], "not_found": [...]}`."""
-        result: dict[str, Any] = self._native.lookup_taxpayers(list(cifs), date)
-        return result
+    def lookup_taxpayers(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> TaxpayerLookup:
+        """ANAF's VAT registry (batched by 100, paced at 1 request a second)."""
+        return build(TaxpayerLookup, self._native.lookup_taxpayers(list(cifs), date).wait())
 
-    def lookup_efactura_register(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._native.lookup_efactura_register(list(cifs), date)
-        return result
+    def lookup_efactura_register(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> RegisterLookup:
+        return build(RegisterLookup, self._native.lookup_efactura_register(list(cifs), date).wait())
 
 
 class AsyncClient(_Base):
     """The asyncio client: the same methods as `Client`, as coroutines; they run on the
     client's own threads, so the event loop never waits on ANAF. Cancelling the task cancels
     the call in the client too (an upload cancelled after it was sent may have reached ANAF:
-    look for it in `list_messages` before sending it again)."""
+    look for it in `list_messages` before sending it again).
+
+    Token callables may be coroutine functions: the client runs them on the event loop it was
+    last awaited on, and its thread waits for them (never the loop)."""
+
+    _loop: Optional[asyncio.AbstractEventLoop] = None
+    _waker: Optional[_native.LoopWaker] = None
+
+    def _start(self, call: _native.Call[T]) -> Awaitable[T]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._waker = loop, _waker(loop)
+        return call.start(self._waker)
+
+    def _callable(self, fn: Optional[Callable[..., Any]], wait: bool = True) -> Optional[Callable[..., Any]]:
+        """`fn` as the client's threads call it: a coroutine function runs on the loop; the
+        thread waits for its result (load, save, clear), or not (events)."""
+        if fn is None or not inspect.iscoroutinefunction(fn):
+            return fn
+        coroutine_function = fn
+
+        def on_client_thread(*args: Any) -> Any:
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                raise RuntimeError("an async token callable needs the event loop the client runs on")
+            if wait:
+                return asyncio.run_coroutine_threadsafe(coroutine_function(*args), loop).result()
+            # Created on the loop: an event that arrives as the loop stops is simply dropped.
+            loop.call_soon_threadsafe(self._run_soon, coroutine_function, args)
+            return None
+
+        return on_client_thread
+
+    def _run_soon(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        task = asyncio.ensure_future(fn(*args))
+        self._tasks.add(task)  # a task nobody references may be collected before it runs
+        task.add_done_callback(self._tasks.discard)
 
     async def exchange_code(self, code: str) -> TokenInfo:
-        return build(TokenInfo, await self._native.exchange_code_async(code))
+        return build(TokenInfo, await self._start(self._native.exchange_code(code)))
 
     async def complete_authorization(self, redirected_url: str, expected_state: str) -> TokenInfo:
-        return build(TokenInfo, await self._native.complete_authorization_async(redirected_url, expected_state))
+        return build(TokenInfo, await self._start(self._native.complete_authorization(redirected_url, expected_state)))
 
     async def login_interactive(
         self, *, open_browser: bool = True, timeout: float = 300.0, on_url: Optional[Callable[[str], None]] = None
     ) -> TokenInfo:
-        return build(TokenInfo, await self._native.login_interactive_async(
-            open_browser=open_browser, timeout=timeout, on_url=on_url))
+        return build(TokenInfo, await self._start(self._native.login_interactive(
+            open_browser=open_browser, timeout=timeout, on_url=on_url)))
 
     async def refresh(self) -> TokenInfo:
-        return build(TokenInfo, await self._native.refresh_async())
+        return build(TokenInfo, await self._start(self._native.refresh()))
 
     async def revoke(self) -> str:
-        result: str = await self._native.revoke_async()
-        return result
+        return await self._start(self._native.revoke())
 
     async def token_status(self) -> TokenStatus:
-        return build(TokenStatus, await self._native.token_status_async())
+        return build(TokenStatus, await self._start(self._native.token_status()))
+
+    async def tokens_json(self) -> Optional[str]:
+        return await self._start(self._native.tokens_json())
+
+    async def set_tokens_json(self, tokens_json: str) -> None:
+        await self._start(self._native.set_tokens_json(tokens_json))
+
+    async def save_tokens(self) -> None:
+        await self._start(self._native.save_tokens())
 
     async def clear_tokens(self) -> None:
-        await self._native.clear_tokens_async()
+        await self._start(self._native.clear_tokens())
 
     async def hello(self, name: str) -> str:
-        result: str = await self._native.hello_async(name)
-        return result
+        return await self._start(self._native.hello(name))
 
     async def upload(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
         self_billed: bool = False, enforcement: bool = False, b2c: bool = False,
     ) -> UploadReceipt:
-        return build(UploadReceipt, await self._native.upload_async(
+        return build(UploadReceipt, await self._start(self._native.upload(
             _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
-            enforcement=enforcement, b2c=b2c))
+            enforcement=enforcement, b2c=b2c)))
 
     async def upload_and_wait(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
         self_billed: bool = False, enforcement: bool = False, b2c: bool = False,
-        timeout: Optional[float] = None,
+        timeout: Optional[float] = None, first_poll: Optional[float] = None,
+        max_interval: Optional[float] = None, max_polls: Optional[int] = None,
     ) -> Submission:
-        return build(Submission, await self._native.upload_and_wait_async(
+        return build(Submission, await self._start(self._native.upload_and_wait(
             _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
-            enforcement=enforcement, b2c=b2c, timeout=timeout))
+            enforcement=enforcement, b2c=b2c, timeout=timeout, first_poll=first_poll,
+            max_interval=max_interval, max_polls=max_polls)))
 
     async def status(self, upload_id: int) -> UploadState:
-        return build(UploadState, await self._native.status_async(upload_id))
+        return build(UploadState, await self._start(self._native.status(upload_id)))
 
     async def download(self, download_id: int) -> Archive:
-        result: Archive = await self._native.download_async(download_id)
-        return result
+        return await self._start(self._native.download(download_id))
 
     async def list_messages(self, cif: str, days: int, filter: Optional[str] = None) -> list[Message]:
-        return build_list(Message, await self._native.list_messages_async(cif, days, filter))
+        return build_list(Message, await self._start(self._native.list_messages(cif, days, filter)))
+
+    async def list_messages_page(
+        self, cif: str, start: _dt.datetime, end: _dt.datetime, page: int, filter: Optional[str] = None
+    ) -> MessagePage:
+        return build(MessagePage, await self._start(self._native.list_messages_page(
+            cif, _aware(start, "start"), _aware(end, "end"), page, filter)))
 
     async def validate(self, xml: Xml, kind: str = "invoice") -> ValidationReport:
-        return build(ValidationReport, await self._native.validate_async(_bytes(xml), kind))
+        return build(ValidationReport, await self._start(self._native.validate(_bytes(xml), kind)))
 
     async def to_pdf(self, xml: Xml, kind: str = "invoice", validate: bool = True) -> Union[bytes, ValidationReport]:
-        outcome = await self._native.to_pdf_async(_bytes(xml), kind, validate)
-        return outcome if isinstance(outcome, bytes) else build(ValidationReport, outcome["report"])
+        return _pdf(await self._start(self._native.to_pdf(_bytes(xml), kind, validate)))
 
     async def verify_signature(self, invoice_xml: Xml, signature_xml: Xml) -> SignatureVerdict:
-        return build(SignatureVerdict, await self._native.verify_signature_async(_bytes(invoice_xml), _bytes(signature_xml)))
+        return build(SignatureVerdict, await self._start(
+            self._native.verify_signature(_bytes(invoice_xml), _bytes(signature_xml))))
 
     async def etransport_upload(self, xml: Xml, cif: str, version: int = 2) -> TransportReceipt:
-        return build(TransportReceipt, await self._native.etransport_upload_async(_bytes(xml), cif, version))
+        return build(TransportReceipt, await self._start(self._native.etransport_upload(_bytes(xml), cif, version)))
 
-    async def etransport_status(self, upload_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._native.etransport_status_async(upload_id)
-        return result
+    async def etransport_status(self, upload_id: int) -> TransportState:
+        return build(TransportState, await self._start(self._native.etransport_status(upload_id)))
 
-    async def etransport_list(self, cif: str, days: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._native.etransport_list_async(cif, days)
-        return result
+    async def etransport_list(self, cif: str, days: int) -> list[TransportRecord]:
+        return build_list(TransportRecord, await self._start(self._native.etransport_list(cif, days)))
 
-    async def lookup_taxpayers(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._native.lookup_taxpayers_async(list(cifs), date)
-        return result
+    async def etransport_info(
+        self, operator_cif: str, *, declarant_cif: Optional[str] = None, uit: Optional[str] = None,
+        reference: Optional[str] = None,
+    ) -> list[dict[str, Any]]:
+        return await self._start(self._native.etransport_info(
+            operator_cif, declarant_cif=declarant_cif, uit=uit, reference=reference))
+
+    async def lookup_taxpayers(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> TaxpayerLookup:
+        return build(TaxpayerLookup, await self._start(self._native.lookup_taxpayers(list(cifs), date)))
+
+    async def lookup_efactura_register(self, cifs: Sequence[str], date: Optional[_dt.date] = None) -> RegisterLookup:
+        return build(RegisterLookup, await self._start(self._native.lookup_efactura_register(list(cifs), date)))
+
+
+def _start_on_running_loop(call: _native.Call[T]) -> Awaitable[T]:
+    loop = asyncio.get_running_loop()
+    return call.start(_waker(loop))
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[_native.LoopWaker]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _waker(loop: asyncio.AbstractEventLoop) -> Optional[_native.LoopWaker]:
+    """The loop's socket for finished calls, made and registered on its first call; None where
+    the loop cannot watch a socket (Windows' default loop): calls then settle through
+    `call_soon_threadsafe`, a little slower."""
+    try:
+        return _wakers[loop]
+    except KeyError:
+        pass
+    waker: Optional[_native.LoopWaker] = None
+    try:
+        candidate = _native.LoopWaker()
+        loop.add_reader(candidate.fileno(), candidate.on_readable)
+        waker = candidate
+    except NotImplementedError:
+        pass
+    _wakers[loop] = waker
+    return waker
+
+
+def _pdf(outcome: Union[bytes, dict[str, Any]]) -> Union[bytes, ValidationReport]:
+    return outcome if isinstance(outcome, bytes) else build(ValidationReport, outcome["report"])
 
 
 class Sandbox:

@@ -25,6 +25,10 @@ def _time(value: Optional[str]) -> Optional[_dt.datetime]:
     return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _date(value: Optional[str]) -> Optional[_dt.date]:
+    return None if value is None else _dt.date.fromisoformat(value)
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -41,6 +45,8 @@ def _converter(hint: Any) -> Callable[[Any], Any]:
         return lambda value: None if value is None else convert(value)
     if hint is _dt.datetime:
         return _time
+    if hint is _dt.date:
+        return _date
     if origin is tuple and args:
         item = _converter(args[0])
         return lambda value: tuple(item(v) for v in value)
@@ -172,6 +178,117 @@ class TransportReceipt:
     trace_id: Optional[str] = None
     warning: Optional[str] = None
     response_time: str = ""
+
+
+@_dataclass
+class TransportState:
+    """A declaration's state ("stare"): `in_progress`, `ok`, `nok` (with ANAF's `errors`) or
+    `rejected_xml`."""
+
+    state: str
+    errors: tuple[str, ...] = ()
+
+
+@_dataclass
+class TransportRecord:
+    """One e-Transport declaration of the list or of a search: `kind` is ANAF's `tip` (NOT
+    notification, COR, DEL, CON, MVH), `state` its `stare` (OK or ERR), `operation` its
+    `tip_op`; `raw` keeps the whole record ANAF sent."""
+
+    upload_id: int
+    declarant_cif: str
+    uit: Optional[str] = None
+    reference: Optional[str] = None
+    kind: Optional[str] = None
+    state: Optional[str] = None
+    operation: Optional[str] = None
+    created_at: Optional[_dt.datetime] = None
+    vehicle: Optional[str] = None
+    messages: tuple[str, ...] = ()
+    raw: Any = None
+
+
+@_dataclass
+class Address:
+    street: str = ""
+    number: str = ""
+    locality: str = ""
+    county: str = ""
+    county_code: str = ""
+    county_letters: str = ""
+    country: str = ""
+    details: str = ""
+    postal_code: str = ""
+
+
+@_dataclass
+class VatPeriod:
+    """A period of VAT registration ("perioade_TVA")."""
+
+    start: Optional[_dt.date] = None
+    end: Optional[_dt.date] = None
+    cancelled: Optional[_dt.date] = None
+    message: str = ""
+
+
+@_dataclass
+class Taxpayer:
+    """A company in ANAF's VAT registry, as of `date`; `raw` keeps ANAF's whole record."""
+
+    cif: str
+    name: str
+    date: Optional[_dt.date] = None
+    address: str = ""
+    trade_register_number: str = ""
+    phone: str = ""
+    postal_code: str = ""
+    registration_state: str = ""
+    registered_on: Optional[_dt.date] = None
+    caen_code: str = ""
+    iban: str = ""
+    vat_payer: bool = False
+    vat_periods: tuple[VatPeriod, ...] = ()
+    vat_on_collection: bool = False
+    inactive: bool = False
+    inactive_since: Optional[_dt.date] = None
+    reactivated_on: Optional[_dt.date] = None
+    deregistered_on: Optional[_dt.date] = None
+    split_vat: bool = False
+    efactura_registered: bool = False
+    efactura_registered_on: Optional[_dt.date] = None
+    head_office: Address = Address()
+    fiscal_address: Address = Address()
+    raw: Any = None
+
+
+@_dataclass
+class TaxpayerLookup:
+    """What the VAT registry knows of the CIFs asked about; `not_found` as digits."""
+
+    found: tuple[Taxpayer, ...] = ()
+    not_found: tuple[str, ...] = ()
+
+
+@_dataclass
+class RegisterEntry:
+    """One entry of the RO e-Factura register ("registru"); `b2g_since`: receives public
+    procurement invoices since then."""
+
+    cif: str
+    register: str = ""
+    category: str = ""
+    registered_on: Optional[_dt.date] = None
+    renounced_on: Optional[_dt.date] = None
+    deregistered_on: Optional[_dt.date] = None
+    b2g_since: Optional[_dt.date] = None
+    state: str = ""
+    raw: Any = None
+
+
+@_dataclass
+class RegisterLookup:
+    found: tuple[RegisterEntry, ...] = ()
+    not_found: tuple[str, ...] = ()
 
 
 def build(cls: type[T], data: Any) -> T:
