@@ -683,6 +683,41 @@ function anaf_efactura_upload_and_wait(
   out_error: PPAnafError
 ): TAnafStatus; cdecl; external AnafLib;
 
+// `anaf_efactura_upload_and_wait` with every polling setting (a negative value keeps the
+// default): timeout_ms (600 s), first_poll_ms (2 s), max_interval_ms (60 s), max_polls (the
+// client's budget). Result JSON as `anaf_efactura_upload_and_wait`, with "polls".
+function anaf_efactura_upload_and_wait_polling(
+  client: PAnafClient;
+  xml: PByte;
+  xml_len: NativeUInt;
+  cif: PAnsiChar;
+  standard: PAnsiChar;
+  flags: UInt32;
+  timeout_ms: Int64;
+  first_poll_ms: Int64;
+  max_interval_ms: Int64;
+  max_polls: Int64;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_efactura_upload_and_wait_polling`.
+function anaf_efactura_upload_and_wait_polling_async(
+  client: PAnafClient;
+  xml: PByte;
+  xml_len: NativeUInt;
+  cif: PAnsiChar;
+  standard: PAnsiChar;
+  flags: UInt32;
+  timeout_ms: Int64;
+  first_poll_ms: Int64;
+  max_interval_ms: Int64;
+  max_polls: Int64;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
 // `_async` twin of `anaf_efactura_upload_and_wait`. Cancelled while polling, the error
 // carries the upload id (`anaf_error_upload_id`).
 function anaf_efactura_upload_and_wait_async(
@@ -1473,6 +1508,10 @@ type
       Flags: UInt32 = 0): TAnafResult;
     function EFacturaUploadAndWait(const Xml: TBytes; const Cif: string;
       const Standard: string = ''; Flags: UInt32 = 0; TimeoutMs: UInt64 = 0): TAnafResult;
+    // The same with every polling setting; -1 keeps a default (600 s, 2 s, 60 s, the budget).
+    function EFacturaUploadAndWaitPolling(const Xml: TBytes; const Cif: string;
+      const Standard: string; Flags: UInt32; TimeoutMs, FirstPollMs, MaxIntervalMs,
+      MaxPolls: Int64): TAnafResult;
     function EFacturaStatus(UploadId: UInt64): TAnafResult;
     function EFacturaDownload(DownloadId: UInt64): TAnafResult;
     class function EFacturaOpenArchive(const Zip: TBytes): TAnafResult;
@@ -2497,6 +2536,25 @@ begin
   F := EnterLibrary;
   Result := Finish(F, anaf_efactura_upload(FHandle, BytesPtr(Xml), Length(Xml), PAnsiChar(UCif),
     OptionalPChar(UStandard), Flags, @R, @E), R, E);
+end;
+
+function TAnafClient.EFacturaUploadAndWaitPolling(const Xml: TBytes; const Cif: string;
+  const Standard: string; Flags: UInt32; TimeoutMs, FirstPollMs, MaxIntervalMs,
+  MaxPolls: Int64): TAnafResult;
+var
+  UCif, UStandard: UTF8String;
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  UCif := Utf8(Cif);
+  UStandard := Utf8(Standard);
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  Result := Finish(F, anaf_efactura_upload_and_wait_polling(FHandle, BytesPtr(Xml), Length(Xml),
+    PAnsiChar(UCif), OptionalPChar(UStandard), Flags, TimeoutMs, FirstPollMs, MaxIntervalMs,
+    MaxPolls, @R, @E), R, E);
 end;
 
 function TAnafClient.EFacturaUploadAndWait(const Xml: TBytes; const Cif: string;

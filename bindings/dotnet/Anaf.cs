@@ -196,6 +196,8 @@ namespace Anaf
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, ulong timeoutMs, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, ulong timeoutMs, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait_polling(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, long timeoutMs, long firstPollMs, long maxIntervalMs, long maxPolls, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait_polling_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, long timeoutMs, long firstPollMs, long maxIntervalMs, long maxPolls, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_status(ClientHandle c, ulong uploadId, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_status_async(ClientHandle c, ulong uploadId, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_download(ClientHandle c, ulong downloadId, ref IntPtr result, ref IntPtr error);
@@ -566,6 +568,12 @@ namespace Anaf
         }
 
         internal static long UnixMs(DateTimeOffset time) { return time.ToUnixTimeMilliseconds(); }
+
+        /// <summary>An optional duration in ms for the C ABI: -1 (the default) when null.</summary>
+        internal static long OptionalMs(TimeSpan? span, string name)
+        {
+            return span.HasValue ? (long)Ms(span.Value, name) : -1;
+        }
 
         internal static ulong Ms(TimeSpan span, string name)
         {
@@ -1312,6 +1320,19 @@ namespace Anaf
     // =========================================================================================
     // Options and login options
 
+    /// <summary>How <c>UploadAndWait</c> polls the state; a null property keeps the default.</summary>
+    public sealed class WaitOptions
+    {
+        /// <summary>How long to wait in all (default 600 s); then the state is returned as it is.</summary>
+        public TimeSpan? Timeout { get; set; }
+        /// <summary>Before the first poll (default 2 s).</summary>
+        public TimeSpan? FirstPoll { get; set; }
+        /// <summary>The longest pause as polls back off (default 60 s).</summary>
+        public TimeSpan? MaxInterval { get; set; }
+        /// <summary>At most this many polls (default: the client's budget).</summary>
+        public int? MaxPolls { get; set; }
+    }
+
     /// <summary>Flags of an e-Factura upload (ANAF_UPLOAD_*); combine with |.</summary>
     [Flags]
     public enum UploadFlags : uint
@@ -1809,7 +1830,7 @@ namespace Anaf
             return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_upload_and_wait(H, x, Call.Length(x), c, s, (uint)flags, ms, ref r, ref e));
         }
 
-        /// <summary>Async form of <see cref="UploadAndWait"/>.</summary>
+        /// <summary>Async form of <see cref="UploadAndWait(byte[], string, string, UploadFlags, TimeSpan)"/>.</summary>
         public Task<AnafResult> UploadAndWaitAsync(byte[] xml, string cif, string standard, UploadFlags flags, TimeSpan timeout, CancellationToken ct = default(CancellationToken))
         {
             var x = Call.Bytes(xml, "xml");
@@ -1817,6 +1838,35 @@ namespace Anaf
             var s = Utf8.Optional(standard, "standard");
             ulong ms = Call.Ms(timeout, "timeout");
             return Call.RunAsync((k, cb, u) => Native.anaf_efactura_upload_and_wait_async(H, x, Call.Length(x), c, s, (uint)flags, ms, k, cb, u), ct);
+        }
+
+        /// <summary>Uploads, then polls the state as <paramref name="wait"/> says (null: the defaults). Result JSON as <see cref="UploadAndWait(byte[], string, string, UploadFlags, TimeSpan)"/>, with <c>"polls"</c>.</summary>
+        /// <param name="xml">The invoice.</param>
+        /// <param name="cif">The seller's CIF.</param>
+        /// <param name="standard">null: "ubl".</param>
+        /// <param name="flags">Upload flags.</param>
+        /// <param name="wait">Polling settings.</param>
+        public AnafResult UploadAndWait(byte[] xml, string cif, string standard, UploadFlags flags, WaitOptions wait)
+        {
+            var x = Call.Bytes(xml, "xml");
+            var c = Utf8.Required(cif, "cif");
+            var s = Utf8.Optional(standard, "standard");
+            var w = wait ?? new WaitOptions();
+            long timeout = Call.OptionalMs(w.Timeout, "Timeout"), first = Call.OptionalMs(w.FirstPoll, "FirstPoll");
+            long interval = Call.OptionalMs(w.MaxInterval, "MaxInterval"), polls = w.MaxPolls ?? -1;
+            return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_upload_and_wait_polling(H, x, Call.Length(x), c, s, (uint)flags, timeout, first, interval, polls, ref r, ref e));
+        }
+
+        /// <summary>Async form of <see cref="UploadAndWait(byte[], string, string, UploadFlags, WaitOptions)"/>.</summary>
+        public Task<AnafResult> UploadAndWaitAsync(byte[] xml, string cif, string standard, UploadFlags flags, WaitOptions wait, CancellationToken ct = default(CancellationToken))
+        {
+            var x = Call.Bytes(xml, "xml");
+            var c = Utf8.Required(cif, "cif");
+            var s = Utf8.Optional(standard, "standard");
+            var w = wait ?? new WaitOptions();
+            long timeout = Call.OptionalMs(w.Timeout, "Timeout"), first = Call.OptionalMs(w.FirstPoll, "FirstPoll");
+            long interval = Call.OptionalMs(w.MaxInterval, "MaxInterval"), polls = w.MaxPolls ?? -1;
+            return Call.RunAsync((k, cb, u) => Native.anaf_efactura_upload_and_wait_polling_async(H, x, Call.Length(x), c, s, (uint)flags, timeout, first, interval, polls, k, cb, u), ct);
         }
 
         /// <summary>The state of an upload. Result JSON: <c>{"state": "in_progress" | "ok" | "nok" | "rejected_xml", "download_id": ... | null}</c>.</summary>

@@ -1095,6 +1095,38 @@ static void error_kinds(void) { test_error_kinds(shared_sandbox); }
 static void internal_error(void) { test_internal_error(shared_sandbox); }
 static void token_store(void) { test_token_store(shared_sandbox); }
 static void logging(void) { test_logging(shared_sandbox); }
+/* The polling settings of upload_and_wait: an upload ANAF keeps processing is polled as
+ * many times as allowed, then returned `in_progress` with its id; a bad budget is refused
+ * before anything is sent. */
+static void upload_and_wait_polling(void) {
+    anaf_sandbox *slow = start_sandbox("{\"processing_delay_ms\":60000}");
+    anaf_client *client = logged_in_client(slow);
+    char *xml = sample_invoice("C-POLL-1", SELLER, BUYER);
+    anaf_result *r = NULL;
+    ok("upload_and_wait_polling",
+       anaf_efactura_upload_and_wait_polling(client, (const uint8_t *)xml, strlen(xml), SELLER, NULL, 0,
+                                             -1, 0, 50, 2, &r, &err));
+    CHECK(strstr(anaf_result_json(r), "\"state\":\"in_progress\"") != NULL);
+    CHECK(strstr(anaf_result_json(r), "\"polls\":2") != NULL);
+    CHECK(json_u64(anaf_result_json(r), "upload_id") > 0);
+    anaf_result_free(r);
+    char *uploads = NULL;
+    ok("uploads", anaf_sandbox_uploads(slow, SELLER, &uploads, &err));
+    CHECK(strstr(uploads, "\"upload_id\"") != NULL);
+    CHECK(strstr(strstr(uploads, "\"upload_id\"") + 1, "\"upload_id\"") == NULL); /* sent once */
+    anaf_string_free(uploads);
+    anaf_error *e = expect_error("max_polls too large",
+                                 anaf_efactura_upload_and_wait_polling(client, (const uint8_t *)xml, strlen(xml),
+                                                                       SELLER, NULL, 0, -1, -1, -1,
+                                                                       (int64_t)1 << 40, &r, &err),
+                                 ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "max_polls") == 0);
+    anaf_error_free(e);
+    anaf_string_free(xml);
+    anaf_client_free(client);
+    anaf_sandbox_free(slow);
+}
+
 static void login_wiring(void) { test_login_wiring(shared_sandbox); }
 
 int main(void) {
@@ -1105,6 +1137,7 @@ int main(void) {
     run("round trip, async", round_trip_async);
     run("cancellation", cancellation);
     run("error kinds", error_kinds);
+    run("upload and wait, polling settings", upload_and_wait_polling);
     run("internal error", internal_error);
     run("callback token store", token_store);
     run("16 threads x 100 calls", test_threads);

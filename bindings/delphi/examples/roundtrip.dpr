@@ -504,6 +504,13 @@ begin
   Check(JsonTextOf(Answer.Json, 'document') = Document, 'open archive: another document');
   Step('open archive', 'the saved ZIP gives the same invoice');
 
+  // Upload and wait with its polling settings: no pause before the first poll, one poll.
+  Answer := Client.EFacturaUploadAndWaitPolling(AnafUtf8Bytes(TAnafSandbox.SampleInvoice('DELPHI-POLL',
+    SellerCif, BuyerCif)), SellerCif, '', 0, -1, 0, -1, 1);
+  Check(JsonIntOf(Answer.Json, 'polls') = 1, 'upload and wait polling: ' + Answer.Json);
+  Check(JsonTextOf(Answer.Json, 'state.state') = 'ok', 'upload and wait polling: ' + Answer.Json);
+  Step('upload and wait', 'one poll, as asked: ' + JsonTextOf(Answer.Json, 'state.state'));
+
   // ANAF's signature check: its verdict is Romanian text with diacritics.
   Answer := Client.EFacturaVerifySignature(AnafUtf8Bytes(Document), AnafUtf8Bytes(Signature));
   Text := JsonTextOf(Answer.Json, 'message');

@@ -602,6 +602,24 @@ internal static class AnafTests
             }
         });
 
+        Test("upload and wait: the polling settings are followed, the upload sent once", () =>
+        {
+            using (var slow = Sandbox.Start("{\"processing_delay_ms\": 60000}"))
+            using (var options = slow.Configure(new ClientOptions()))
+            using (var client = new AnafClient(options))
+            {
+                client.OAuth.ExchangeCode(slow.Authorize());
+                var wait = new WaitOptions { FirstPoll = TimeSpan.Zero, MaxInterval = TimeSpan.FromMilliseconds(50), MaxPolls = 2 };
+                var result = client.EFactura.UploadAndWait(Utf8(Sandbox.SampleInvoice("DN-POLL-1", Seller, Buyer)), Seller, null, UploadFlags.None, wait);
+                Equal("in_progress", result["state"].GetString("state"), "still processing");
+                Check(result.Json.Contains("\"polls\":2"), "two polls: " + result.Json);
+                Check(slow.Uploads(Seller).Split(new[] { "\"upload_id\"" }, StringSplitOptions.None).Length == 2, "sent once");
+                var asyncResult = client.EFactura.UploadAndWaitAsync(Utf8(Sandbox.SampleInvoice("DN-POLL-2", Seller, Buyer)), Seller, null, UploadFlags.None,
+                    new WaitOptions { FirstPoll = TimeSpan.Zero, MaxPolls = 1 }).GetAwaiter().GetResult();
+                Check(asyncResult.Json.Contains("\"polls\":1"), "one poll: " + asyncResult.Json);
+            }
+        });
+
         Test("token store: SaveTokens saves the pair a refused save kept in memory", () =>
         {
             bool refuse = true;

@@ -1168,16 +1168,7 @@ impl NativeSandbox {
     pub fn authorize(&self, request: Option<String>) -> napi::Result<String> {
         let request: anaf_sandbox::AuthorizeRequest = match request {
             Some(json) => from_json(&json, "request")?,
-            None => {
-                let info = self.sandbox.info();
-                anaf_sandbox::AuthorizeRequest {
-                    client_id: info.application.client_id,
-                    redirect_uri: info.application.redirect_uris.first().cloned().unwrap_or_default(),
-                    serial: info.identity.serial,
-                    state: None,
-                    token_content_type: "jwt".into(),
-                }
-            }
+            None => self.sandbox.default_authorize_request(),
         };
         Ok(self.sandbox.authorize(&request).map_err(sandbox_error)?.code)
     }

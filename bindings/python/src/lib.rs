@@ -1292,16 +1292,7 @@ impl NativeSandbox {
     fn authorize(&self, request: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
         let request: anaf_sandbox::AuthorizeRequest = match request {
             Some(r) => from_py(r, "request")?,
-            None => {
-                let info = self.sandbox.info();
-                anaf_sandbox::AuthorizeRequest {
-                    client_id: info.application.client_id,
-                    redirect_uri: info.application.redirect_uris.first().cloned().unwrap_or_default(),
-                    serial: info.identity.serial,
-                    state: None,
-                    token_content_type: "jwt".into(),
-                }
-            }
+            None => self.sandbox.default_authorize_request(),
         };
         Ok(self.sandbox.authorize(&request).map_err(sandbox_error)?.code)
     }

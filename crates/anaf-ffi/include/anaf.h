@@ -976,6 +976,43 @@ anaf_status anaf_efactura_upload_and_wait_async(const anaf_client *client,
                                                 void *user_data);
 
 /**
+ * `anaf_efactura_upload_and_wait` with every polling setting (a negative value keeps the
+ * default): `timeout_ms` how long to wait (600 s), `first_poll_ms` before the first poll
+ * (2 s), `max_interval_ms` the longest pause as polls back off (60 s), `max_polls` at most
+ * this many polls (the client's budget, `anaf_options_set_status_poll_budget`). Result JSON
+ * as `anaf_efactura_upload_and_wait`, with `"polls"`.
+ */
+anaf_status anaf_efactura_upload_and_wait_polling(const anaf_client *client,
+                                                  const uint8_t *xml,
+                                                  size_t xml_len,
+                                                  const char *cif,
+                                                  const char *standard,
+                                                  uint32_t flags,
+                                                  int64_t timeout_ms,
+                                                  int64_t first_poll_ms,
+                                                  int64_t max_interval_ms,
+                                                  int64_t max_polls,
+                                                  anaf_result **out_result,
+                                                  anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_efactura_upload_and_wait_polling`.
+ */
+anaf_status anaf_efactura_upload_and_wait_polling_async(const anaf_client *client,
+                                                        const uint8_t *xml,
+                                                        size_t xml_len,
+                                                        const char *cif,
+                                                        const char *standard,
+                                                        uint32_t flags,
+                                                        int64_t timeout_ms,
+                                                        int64_t first_poll_ms,
+                                                        int64_t max_interval_ms,
+                                                        int64_t max_polls,
+                                                        const anaf_cancel *cancel,
+                                                        anaf_callback callback,
+                                                        void *user_data);
+
+/**
  * The state ("stare") of an upload. Result JSON: `{"state": "in_progress" | "ok" | "nok" |
  * "rejected_xml", "download_id": 3001293434 | null}`.
  */

@@ -1054,16 +1054,50 @@ unsafe fn prepare_upload_and_wait(
     cif: *const c_char,
     standard: *const c_char,
     flags: u32,
-    timeout_ms: u64,
+    wait: Result<WaitOptions, Error>,
 ) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
     // SAFETY: NULL or live arguments per the contract.
     let (client, (xml, cif, options)) =
         unsafe { (client_of(client)?, upload_args(xml, xml_len, cif, standard, flags)?) };
-    let mut wait = WaitOptions::default();
-    if timeout_ms > 0 {
-        wait = wait.timeout(Duration::from_millis(timeout_ms));
-    }
+    let wait = wait?;
     Ok(async move { json_result(&client.efactura().upload_and_wait(xml, &cif, options, wait).await?) })
+}
+
+/// `timeout_ms` of `anaf_efactura_upload_and_wait`: 0 keeps the default.
+fn wait_timeout(timeout_ms: u64) -> Result<WaitOptions, Error> {
+    let wait = WaitOptions::default();
+    Ok(if timeout_ms > 0 {
+        wait.timeout(Duration::from_millis(timeout_ms))
+    } else {
+        wait
+    })
+}
+
+/// The polling arguments of `anaf_efactura_upload_and_wait_polling`: a negative value keeps
+/// the default (0 is a real value there: no wait before the first poll, say).
+fn wait_polling(
+    timeout_ms: i64,
+    first_poll_ms: i64,
+    max_interval_ms: i64,
+    max_polls: i64,
+) -> Result<WaitOptions, Error> {
+    let millis = |value: i64| u64::try_from(value).ok().map(Duration::from_millis);
+    let mut wait = WaitOptions::default();
+    if let Some(timeout) = millis(timeout_ms) {
+        wait = wait.timeout(timeout);
+    }
+    if let Some(first_poll) = millis(first_poll_ms) {
+        wait = wait.first_poll(first_poll);
+    }
+    if let Some(max_interval) = millis(max_interval_ms) {
+        wait = wait.max_interval(max_interval);
+    }
+    if max_polls >= 0 {
+        let polls = u32::try_from(max_polls)
+            .map_err(|_| Error::invalid_input("max_polls", "`max_polls` must be at most 4294967295"))?;
+        wait = wait.max_polls(Some(polls));
+    }
+    Ok(wait)
 }
 
 /// Uploads, then polls the state until it is final (`timeout_ms`: how long to wait; 0 keeps
@@ -1083,7 +1117,7 @@ pub unsafe extern "C" fn anaf_efactura_upload_and_wait(
 ) -> anaf_status {
     // SAFETY: forwarded contract.
     run_blocking(out_result, out_error, || unsafe {
-        prepare_upload_and_wait(client, xml, xml_len, cif, standard, flags, timeout_ms)
+        prepare_upload_and_wait(client, xml, xml_len, cif, standard, flags, wait_timeout(timeout_ms))
     })
 }
 
@@ -1104,7 +1138,58 @@ pub unsafe extern "C" fn anaf_efactura_upload_and_wait_async(
 ) -> anaf_status {
     // SAFETY: forwarded contract.
     spawn_async(cancel, callback, user_data, || unsafe {
-        prepare_upload_and_wait(client, xml, xml_len, cif, standard, flags, timeout_ms)
+        prepare_upload_and_wait(client, xml, xml_len, cif, standard, flags, wait_timeout(timeout_ms))
+    })
+}
+
+/// `anaf_efactura_upload_and_wait` with every polling setting (a negative value keeps the
+/// default): `timeout_ms` how long to wait (600 s), `first_poll_ms` before the first poll
+/// (2 s), `max_interval_ms` the longest pause as polls back off (60 s), `max_polls` at most
+/// this many polls (the client's budget, `anaf_options_set_status_poll_budget`). Result JSON
+/// as `anaf_efactura_upload_and_wait`, with `"polls"`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_upload_and_wait_polling(
+    client: *const anaf_client,
+    xml: *const u8,
+    xml_len: usize,
+    cif: *const c_char,
+    standard: *const c_char,
+    flags: u32,
+    timeout_ms: i64,
+    first_poll_ms: i64,
+    max_interval_ms: i64,
+    max_polls: i64,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe {
+        let wait = wait_polling(timeout_ms, first_poll_ms, max_interval_ms, max_polls);
+        prepare_upload_and_wait(client, xml, xml_len, cif, standard, flags, wait)
+    })
+}
+
+/// `_async` twin of `anaf_efactura_upload_and_wait_polling`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_upload_and_wait_polling_async(
+    client: *const anaf_client,
+    xml: *const u8,
+    xml_len: usize,
+    cif: *const c_char,
+    standard: *const c_char,
+    flags: u32,
+    timeout_ms: i64,
+    first_poll_ms: i64,
+    max_interval_ms: i64,
+    max_polls: i64,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe {
+        let wait = wait_polling(timeout_ms, first_poll_ms, max_interval_ms, max_polls);
+        prepare_upload_and_wait(client, xml, xml_len, cif, standard, flags, wait)
     })
 }
 

@@ -208,19 +208,7 @@ pub unsafe extern "C" fn anaf_sandbox_authorize(
         // SAFETY: NULL or a NUL-terminated string per the contract.
         let request: AuthorizeRequest = match unsafe { opt_str_arg(request_json, "request_json") }? {
             Some(text) => json_arg(text, "request_json")?,
-            None => {
-                let info = s.info();
-                let redirect_uri = info.application.redirect_uris.first().cloned().unwrap_or_default();
-                json_arg(
-                    &serde_json::json!({
-                        "client_id": info.application.client_id,
-                        "redirect_uri": redirect_uri,
-                        "serial": info.identity.serial,
-                    })
-                    .to_string(),
-                    "request_json",
-                )?
-            }
+            None => s.default_authorize_request(),
         };
         Ok(s.authorize(&request).map_err(sandbox_error)?.code)
     })

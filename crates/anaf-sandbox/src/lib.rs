@@ -367,6 +367,20 @@ impl Sandbox {
         self.shared.authorize(request)
     }
 
+    /// The request `authorize` makes for a test that does not care: the default application,
+    /// its first redirect URI, the default identity, JWT tokens. Every binding's `authorize()`
+    /// without arguments uses it.
+    pub fn default_authorize_request(&self) -> AuthorizeRequest {
+        let info = self.info();
+        AuthorizeRequest {
+            client_id: info.application.client_id,
+            redirect_uri: info.application.redirect_uris.first().cloned().unwrap_or_default(),
+            serial: info.identity.serial,
+            state: None,
+            token_content_type: "jwt".into(),
+        }
+    }
+
     /// Makes the next matching requests fail as described.
     pub fn inject_fault(&self, spec: FaultSpec) -> Result<(), SandboxError> {
         self.shared.inject_fault(spec)
