@@ -33,32 +33,10 @@ export declare class Archive {
   error(): string | null
 }
 
-/**
- * One operation of the core, not started yet: `start()` (a Promise) or `wait()` (blocking),
- * once. `cancel()` stops a started call (the wrapper wires `AbortSignal` to it).
- */
-export declare class Call {
-  /**
-   * Runs the call on the core's runtime; the Promise settles on the JavaScript thread. The
-   * event loop is never blocked: the work and the conversion to JSON happen off it.
-   */
-  start(): Promise<unknown>
-  /**
-   * Runs the call blocking this thread. `dispatcher` (the wrapper's) runs JavaScript token
-   * callbacks the core asks for meanwhile, here on this thread.
-   */
-  wait(dispatcher?: (requestId: number, clientKey: number, operation: string, payload: string | null, inline: boolean) => void): unknown
-  /**
-   * Cancels the call (started or not). An upload already on the wire ends as a `cancelled`
-   * error with `upload_outcome_unknown`; one ANAF accepted carries its `upload_id`.
-   */
-  cancel(): void
-}
-
 /** Every message of an interval, a page at a time (one `nextPage` at a time). */
 export declare class MessageStream {
   /** The next page as JSON, or `null` after the last. */
-  nextPage(): Call
+  nextPage(how: How): unknown
   /**
    * `{"effective_start", "effective_end"}`: the interval actually listed (final once the
    * first page is read). Refused while a page is being read.
@@ -71,38 +49,38 @@ export declare class NativeClient {
   constructor(options: NativeClientOptions)
   /** `{"url", "state"}` as JSON. */
   authorizationUrl(state?: string | undefined | null): string
-  exchangeCode(code: string): Call
-  completeAuthorization(redirectedUrl: string, expectedState: string): Call
-  loginInteractive(openBrowser?: boolean | undefined | null, timeoutMs?: number | undefined | null, onUrl?: ((arg: string) => void) | undefined | null): Call
-  refresh(): Call
-  revoke(): Call
-  tokenStatus(): Call
+  exchangeCode(code: string, how: How): unknown
+  completeAuthorization(redirectedUrl: string, expectedState: string, how: How): unknown
+  loginInteractive(openBrowser: boolean | undefined | null, timeoutMs: number | undefined | null, onUrl: ((arg: string) => void) | undefined | null, how: How): unknown
+  refresh(how: How): unknown
+  revoke(how: How): unknown
+  tokenStatus(how: How): unknown
   /** The tokens WITH their secrets, as the JSON a store saves (null when logged out). */
-  tokensJson(): Call
-  setTokensJson(tokensJson: string): Call
-  saveTokens(): Call
-  clearTokens(): Call
-  hello(name: string): Call
-  upload(xml: string | Buffer, cif: string, options?: NativeUploadOptions | undefined | null): Call
-  uploadAndWait(xml: string | Buffer, cif: string, options?: NativeUploadOptions | undefined | null, wait?: NativeWaitOptions | undefined | null): Call
-  status(uploadId: number): Call
-  download(downloadId: number): Call
-  listMessages(cif: string, days: number, filter?: string | undefined | null): Call
+  tokensJson(how: How): unknown
+  setTokensJson(tokensJson: string, how: How): unknown
+  saveTokens(how: How): unknown
+  clearTokens(how: How): unknown
+  hello(name: string, how: How): unknown
+  upload(xml: string | Buffer, cif: string, options: NativeUploadOptions | undefined | null, how: How): unknown
+  uploadAndWait(xml: string | Buffer, cif: string, options: NativeUploadOptions | undefined | null, wait: NativeWaitOptions | undefined | null, how: How): unknown
+  status(uploadId: number, how: How): unknown
+  download(downloadId: number, how: How): unknown
+  listMessages(cif: string, days: number, filter: string | undefined | null, how: How): unknown
   /** `start` and `end` in milliseconds since the epoch (a `Date`'s `getTime()`). */
-  listMessagesPage(cif: string, startMs: number, endMs: number, page: number, filter?: string | undefined | null): Call
+  listMessagesPage(cif: string, startMs: number, endMs: number, page: number, filter: string | undefined | null, how: How): unknown
   /** A stream over every page of the interval (`end` null: now). */
   messages(cif: string, startMs: number, endMs?: number | undefined | null, filter?: string | undefined | null): MessageStream
-  validate(xml: string | Buffer, kind?: string | undefined | null): Call
+  validate(xml: string | Buffer, kind: string | undefined | null, how: How): unknown
   /** The PDF as a Buffer, or ANAF's validation report (JSON) when it would not render it. */
-  toPdf(xml: string | Buffer, kind?: string | undefined | null, validate?: boolean | undefined | null): Call
-  verifySignature(invoiceXml: string | Buffer, signatureXml: string | Buffer): Call
-  etransportUpload(xml: string | Buffer, cif: string, version?: number | undefined | null): Call
-  etransportStatus(uploadId: number): Call
-  etransportList(cif: string, days: number): Call
-  etransportInfo(operatorCif: string, declarantCif?: string | undefined | null, uit?: string | undefined | null, reference?: string | undefined | null): Call
+  toPdf(xml: string | Buffer, kind: string | undefined | null, validate: boolean | undefined | null, how: How): unknown
+  verifySignature(invoiceXml: string | Buffer, signatureXml: string | Buffer, how: How): unknown
+  etransportUpload(xml: string | Buffer, cif: string, version: number | undefined | null, how: How): unknown
+  etransportStatus(uploadId: number, how: How): unknown
+  etransportList(cif: string, days: number, how: How): unknown
+  etransportInfo(operatorCif: string, declarantCif: string | undefined | null, uit: string | undefined | null, reference: string | undefined | null, how: How): unknown
   /** `date`: a calendar day, `YYYY-MM-DD` (today when null). */
-  lookupTaxpayers(cifs: Array<string>, date?: string | undefined | null): Call
-  lookupEfacturaRegister(cifs: Array<string>, date?: string | undefined | null): Call
+  lookupTaxpayers(cifs: Array<string>, date: string | undefined | null, how: How): unknown
+  lookupEfacturaRegister(cifs: Array<string>, date: string | undefined | null, how: How): unknown
 }
 
 /**
@@ -129,6 +107,29 @@ export declare class NativeSandbox {
   static sampleInvoice(number: string, sellerCif: string, buyerCif: string): string
   static sampleTransport(declarantCif: string, reference: string): string
 }
+
+/**
+ * Cancels the call of `key`: a running one stops (an upload already on the wire ends as a
+ * `cancelled` error with `upload_outcome_unknown`; one ANAF accepted carries its
+ * `upload_id`); one not started yet will settle as `cancelled` without sending anything; a
+ * settled one is left alone.
+ */
+export declare function cancel(key: number): void
+
+/** A fresh key for an operation's `how`, to cancel it with `cancel(key)`. */
+export declare function cancelKey(): number
+
+/**
+ * How an operation runs:
+ * - omitted: started on the core's runtime, returned as a Promise that settles on the
+ *   JavaScript thread (the event loop is never blocked: the work and the conversion to JSON
+ *   happen off it);
+ * - a key from `cancelKey()`: the same, and `cancel(key)` cancels it (the wrapper wires
+ *   `AbortSignal` to it);
+ * - the wrapper's token dispatcher: run blocking this thread (the `...Sync` twins), the
+ *   dispatcher running the JavaScript token callbacks the core asks for meanwhile.
+ */
+export type How = (number | ((arg0: number, arg1: number, arg2: string, arg3: string | undefined | null, arg4: boolean) => void)) | undefined | null
 
 /** The options of `new Client(...)` as the wrapper passes them (times in milliseconds). */
 export interface NativeClientOptions {

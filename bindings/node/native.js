@@ -836,10 +836,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Archive = nativeBinding.Archive
-module.exports.Call = nativeBinding.Call
 module.exports.MessageStream = nativeBinding.MessageStream
 module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.NativeSandbox = nativeBinding.NativeSandbox
+module.exports.cancel = nativeBinding.cancel
+module.exports.cancelKey = nativeBinding.cancelKey
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.setLogger = nativeBinding.setLogger
 module.exports.setTokenDispatcher = nativeBinding.setTokenDispatcher

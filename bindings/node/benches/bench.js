@@ -5,6 +5,8 @@
 //   node benches/bench.js status [rounds]      -> "Node awaited status median X us"
 //   node benches/bench.js sync [rounds]        -> "Node statusSync median X us"
 //   node benches/bench.js concurrent [batches] -> 100 concurrent calls, event-loop lag
+//   node benches/bench.js paired [rounds]      -> the same three in one process, interleaved
+//                                                  in blocks of 100 (needs the `bench` build)
 const { monitorEventLoopDelay } = require('node:perf_hooks')
 const { Client, Sandbox } = require('..')
 
@@ -47,6 +49,42 @@ async function sync(rounds) {
   console.log(`Node statusSync median ${median(times).toFixed(1)} us`)
 }
 
+// Rust (the core's blocking client, called from here), awaited and sync calls in turn, 100 at
+// a time, against one sandbox and one connection pool: the machine's drifts hit all three
+// alike, which separate processes cannot promise on a busy two-core machine.
+async function paired(rounds) {
+  const native = require('../native.js')
+  if (typeof native.benchRustStatus !== 'function') throw new Error('build the addon with --features bench (run-bench does)')
+  const { sandbox, client, uploadId } = await setup()
+  const rust = []
+  const awaited = []
+  const sync = []
+  const block = 100
+  for (let i = 0; i < WARMUP + rounds; i += block) {
+    const keep = i >= WARMUP
+    const rustTimes = native.benchRustStatus(client._native, uploadId, block)
+    if (keep) rust.push(...rustTimes)
+    for (let j = 0; j < block; j++) {
+      const started = process.hrtime.bigint()
+      await client.status(uploadId)
+      if (keep) awaited.push(Number(process.hrtime.bigint() - started) / 1000)
+    }
+    for (let j = 0; j < block; j++) {
+      const started = process.hrtime.bigint()
+      client.statusSync(uploadId)
+      if (keep) sync.push(Number(process.hrtime.bigint() - started) / 1000)
+    }
+  }
+  sandbox.stop()
+  const r = median(rust)
+  const a = median(awaited)
+  const s = median(sync)
+  console.log(
+    `paired, ${rust.length} calls each: Rust ${r.toFixed(1)} us, Node awaited ${a.toFixed(1)} us = ${(a / r).toFixed(3)}x, ` +
+      `Node sync ${s.toFixed(1)} us = ${(s / r).toFixed(3)}x`,
+  )
+}
+
 async function concurrent(batches) {
   const { sandbox, client, uploadId } = await setup()
   const lag = monitorEventLoopDelay({ resolution: 1 })
@@ -74,9 +112,9 @@ async function concurrent(batches) {
 }
 
 const [mode = 'status', count] = process.argv.slice(2)
-const modes = { status, sync, concurrent }
+const modes = { status, sync, concurrent, paired }
 if (!modes[mode]) {
-  console.error(`unknown mode ${mode}: status, sync or concurrent`)
+  console.error(`unknown mode ${mode}: status, sync, concurrent or paired`)
   process.exit(2)
 }
 modes[mode](Number(count) || (mode === 'concurrent' ? 50 : 3000)).catch((error) => {

@@ -1,12 +1,12 @@
 //! The native addon behind the npm package `anaf`. Thin: arguments in, the core's serialisable
-//! results out as JSON text (the JavaScript wrapper, `index.js`, parses it, renames the keys
-//! to camelCase and turns timestamps into `Date`s), bytes as `Buffer`s, errors as the core
-//! error's JSON (the wrapper makes an `AnafError` of it). No protocol logic lives here or in
-//! JavaScript: every operation is one call into the core.
+//! results out as JSON text with camelCase keys (the JavaScript wrapper, `index.js`, parses it
+//! and turns timestamps into `Date`s), bytes as `Buffer`s, errors as the core error's JSON (the
+//! wrapper makes an `AnafError` of it). No protocol logic lives here or in JavaScript: every
+//! operation is one call into the core.
 //!
-//! Each operation is written once, as a [`Call`]: a core future not started yet. JavaScript
-//! runs it as a Promise (`start`, on the core's runtime, cancellable) or blocking (`wait`, the
-//! `...Sync` twins), so the two forms cannot drift apart.
+//! Each operation is written once, as a [`Call`]: a core future not started yet, run as a
+//! Promise (on the core's runtime, cancellable) or blocking (the `...Sync` twins) as its last
+//! argument ([`How`]) says, so the two forms cannot drift apart.
 //!
 //! Token callbacks written in JavaScript run on the JavaScript thread. The core asks for them
 //! from its blocking pool; the request goes into one queue (the [`Hub`]) that two parties
@@ -14,6 +14,8 @@
 //! waiting on that thread (which would otherwise deadlock, the thread being blocked).
 
 #![deny(clippy::unwrap_used)]
+
+mod promise;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -25,7 +27,7 @@ use anaf_core::efactura::{DocumentType, MessageFilter, PdfOutcome, Standard, Upl
 use anaf_core::etransport::{InfoFilter, SchemaVersion};
 use anaf_core::{Application, CallbackTokenStore, CancellationToken, Error, TokenSet};
 use chrono::{DateTime, NaiveDate, Utc};
-use napi::bindgen_prelude::{Buffer, Either, FnArgs, Function, Object, ToNapiValue};
+use napi::bindgen_prelude::{Buffer, Either, FnArgs, Function, ToNapiValue, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status, sys};
 use napi_derive::napi;
@@ -49,7 +51,54 @@ fn invalid(field: &str, message: impl Into<String>) -> napi::Error {
 }
 
 fn to_json(value: &impl serde::Serialize) -> napi::Result<String> {
-    serde_json::to_string(value).map_err(|e| js_error(&Error::internal(format!("result to JSON: {e}"))))
+    js_json(value).map_err(|e| js_error(&e))
+}
+
+/// A value's JSON for the wrapper: keys in camelCase, JavaScript's convention, except inside
+/// `raw` (ANAF's own records stay as ANAF wrote them). Renamed here rather than key by key in
+/// JavaScript: for a Promise this runs on the core's runtime, off the event loop, and it
+/// leaves the wrapper only `JSON.parse` and the Dates (BENCHMARKS.md, Node).
+fn js_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    let to_json_error = |e: serde_json::Error| Error::internal(format!("result to JSON: {e}"));
+    let mut value = serde_json::to_value(value).map_err(to_json_error)?;
+    camel_case_keys(&mut value);
+    serde_json::to_string(&value).map_err(to_json_error)
+}
+
+fn camel_case_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Array(items) => items.iter_mut().for_each(camel_case_keys),
+        serde_json::Value::Object(map) => {
+            // `preserve_order`: the fields keep the order the core declares them in.
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(key, mut item)| {
+                    if key != "raw" {
+                        camel_case_keys(&mut item);
+                    }
+                    (camel_case(&key), item)
+                })
+                .collect();
+        }
+        _ => {}
+    }
+}
+
+/// `upload_id` -> `uploadId`.
+fn camel_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A finished call's value on its way to JavaScript. Its `Debug` names the variant only: the
@@ -87,85 +136,114 @@ impl ToNapiValue for Out {
 type Work = Pin<Box<dyn Future<Output = Result<Out, Error>> + Send>>;
 
 fn json_work<T: serde::Serialize>(work: impl Future<Output = Result<T, Error>> + Send + 'static) -> Work {
-    Box::pin(async move {
-        let value = work.await?;
-        serde_json::to_string(&value)
-            .map(Out::Json)
-            .map_err(|e| Error::internal(format!("result to JSON: {e}")))
-    })
+    Box::pin(async move { js_json(&work.await?).map(Out::Json) })
 }
 
-/// One operation of the core, not started yet: `start()` (a Promise) or `wait()` (blocking),
-/// once. `cancel()` stops a started call (the wrapper wires `AbortSignal` to it).
-#[napi]
-pub struct Call {
-    work: Mutex<Option<Work>>,
-    cancel: CancellationToken,
+/// One operation of the core, not started yet, run the way the wrapper asks for by the last
+/// argument of every operation ([`How`]). Each operation is written once for both forms, so
+/// the Promise and the `...Sync` twin cannot drift apart.
+///
+/// No JavaScript object per call: creating one (and collecting it) cost more than anything
+/// else the binding does on the JavaScript thread (BENCHMARKS.md, Node).
+struct Call {
+    work: Work,
     /// The client has JavaScript token callbacks: a blocking wait must serve them.
     serve_callbacks: bool,
 }
 
-impl std::fmt::Debug for Call {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Call").finish_non_exhaustive()
-    }
-}
+/// How an operation runs:
+/// - omitted: started on the core's runtime, returned as a Promise that settles on the
+///   JavaScript thread (the event loop is never blocked: the work and the conversion to JSON
+///   happen off it);
+/// - a key from `cancelKey()`: the same, and `cancel(key)` cancels it (the wrapper wires
+///   `AbortSignal` to it);
+/// - the wrapper's token dispatcher: run blocking this thread (the `...Sync` twins), the
+///   dispatcher running the JavaScript token callbacks the core asks for meanwhile.
+#[napi]
+pub type How<'f> = Option<Either<u32, Function<'f, FnArgs<(u32, u32, String, Option<String>, bool)>, ()>>>;
+
+/// The cancel keys handed out (`cancelKey()`), each with its token and whether its call runs
+/// yet. A key no longer here was cancelled before its call started (or its call settled).
+static CANCELLABLE: Mutex<BTreeMap<u32, (CancellationToken, bool)>> = Mutex::new(BTreeMap::new());
+static NEXT_CANCEL_KEY: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Call {
     fn new(work: Work, serve_callbacks: bool) -> Call {
-        Call {
-            work: Mutex::new(Some(work)),
-            cancel: CancellationToken::new(),
-            serve_callbacks,
+        Call { work, serve_callbacks }
+    }
+
+    fn run<'env>(self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        match how {
+            None => self.start(env, None),
+            Some(Either::A(cancel_key)) => self.start(env, Some(cancel_key)),
+            Some(Either::B(dispatcher)) => self.wait(env, &dispatcher),
         }
     }
 
-    fn take(&self) -> napi::Result<Work> {
-        lock(&self.work)
-            .take()
-            .ok_or_else(|| napi::Error::from_reason("this call was already run"))
-    }
-}
-
-#[napi]
-impl Call {
-    /// Runs the call on the core's runtime; the Promise settles on the JavaScript thread. The
-    /// event loop is never blocked: the work and the conversion to JSON happen off it.
-    #[napi(ts_return_type = "Promise<unknown>")]
-    pub fn start<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        let work = self.take()?;
+    fn start<'env>(self, env: &'env Env, cancel_key: Option<u32>) -> napi::Result<Unknown<'env>> {
         let runtime = anaf_core::runtime::handle().map_err(|e| js_error(&e))?;
-        let (deferred, promise) = env.create_deferred::<Out, _>()?;
-        let cancel = self.cancel.clone();
+        let (settle, promise) = promise::new(env)?;
+        let cancel = cancel_key.map(|key| {
+            let token = match lock(&CANCELLABLE).get_mut(&key) {
+                Some((token, running)) => {
+                    *running = true;
+                    token.clone()
+                }
+                None => {
+                    // Cancelled before it started: it settles as `cancelled`, nothing sent.
+                    let token = CancellationToken::new();
+                    token.cancel();
+                    token
+                }
+            };
+            (key, token)
+        });
+        let work = self.work;
         runtime.spawn(async move {
-            match anaf_core::cancellable(&cancel, work).await {
-                Ok(out) => deferred.resolve(move |_env| Ok(out)),
-                Err(error) => deferred.reject(js_error(&error)),
-            }
+            let outcome = match &cancel {
+                None => work.await,
+                Some((key, token)) => {
+                    let outcome = anaf_core::cancellable(token, work).await;
+                    lock(&CANCELLABLE).remove(key);
+                    outcome
+                }
+            };
+            settle.settle(outcome);
         });
         Ok(promise)
     }
 
-    /// Runs the call blocking this thread. `dispatcher` (the wrapper's) runs JavaScript token
-    /// callbacks the core asks for meanwhile, here on this thread.
-    #[napi(
-        ts_args_type = "dispatcher?: (requestId: number, clientKey: number, operation: string, payload: string | null, inline: boolean) => void",
-        ts_return_type = "unknown"
-    )]
-    pub fn wait(&self, dispatcher: Option<Function<'_, DispatchArgs, ()>>) -> napi::Result<Out> {
-        let work = self.take()?;
-        let outcome = match (self.serve_callbacks, dispatcher) {
-            (true, Some(dispatcher)) => HUB.wait_serving(work, &dispatcher)?,
-            _ => anaf_core::runtime::block_on(work),
+    fn wait<'env>(self, env: &'env Env, dispatcher: &Function<'_, DispatchArgs, ()>) -> napi::Result<Unknown<'env>> {
+        let outcome = if self.serve_callbacks {
+            HUB.wait_serving(self.work, dispatcher)?
+        } else {
+            anaf_core::runtime::block_on(self.work)
         };
-        outcome.map_err(|e| js_error(&e))
+        outcome.map_err(|e| js_error(&e))?.into_unknown(env)
     }
+}
 
-    /// Cancels the call (started or not). An upload already on the wire ends as a `cancelled`
-    /// error with `upload_outcome_unknown`; one ANAF accepted carries its `upload_id`.
-    #[napi]
-    pub fn cancel(&self) {
-        self.cancel.cancel();
+/// A fresh key for an operation's `how`, to cancel it with `cancel(key)`.
+#[napi]
+pub fn cancel_key() -> u32 {
+    let key = NEXT_CANCEL_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    lock(&CANCELLABLE).insert(key, (CancellationToken::new(), false));
+    key
+}
+
+/// Cancels the call of `key`: a running one stops (an upload already on the wire ends as a
+/// `cancelled` error with `upload_outcome_unknown`; one ANAF accepted carries its
+/// `upload_id`); one not started yet will settle as `cancelled` without sending anything; a
+/// settled one is left alone.
+#[napi]
+pub fn cancel(key: u32) {
+    let mut cancellable = lock(&CANCELLABLE);
+    match cancellable.get(&key) {
+        Some((token, true)) => token.cancel(),
+        Some((_, false)) => {
+            cancellable.remove(&key);
+        }
+        None => {}
     }
 }
 
@@ -649,7 +727,10 @@ impl Archive {
     #[napi]
     pub fn error(&self) -> napi::Result<Option<String>> {
         match self.inner.error_report().map_err(|e| js_error(&e))? {
-            Some(report) => to_json(&report.to_error()).map(Some),
+            // The error's own JSON (snake_case), as every error reaches the wrapper.
+            Some(report) => serde_json::to_string(&report.to_error())
+                .map(Some)
+                .map_err(|e| js_error(&Error::internal(format!("error to JSON: {e}")))),
             None => Ok(None),
         }
     }
@@ -672,12 +753,13 @@ impl std::fmt::Debug for MessageStream {
 impl MessageStream {
     /// The next page as JSON, or `null` after the last.
     #[napi]
-    pub fn next_page(&self) -> Call {
+    pub fn next_page<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
         let stream = self.stream.clone();
         Call::new(
             json_work(async move { stream.lock().await.next_page().await }),
             self.serve_callbacks,
         )
+        .run(env, how)
     }
 
     /// `{"effective_start", "effective_end"}`: the interval actually listed (final once the
@@ -754,7 +836,7 @@ impl NativeClient {
         }
         if let Some(key) = o.event_key {
             builder = builder.on_token_event(move |event| {
-                if let Ok(json) = serde_json::to_string(event) {
+                if let Ok(json) = js_json(event) {
                     let _ = HUB.push(key, "event", Some(json), None);
                 }
             });
@@ -787,11 +869,13 @@ impl NativeClient {
         })
     }
 
-    fn call<T: serde::Serialize + 'static>(
+    fn call<'env, T: serde::Serialize + 'static>(
         &self,
+        env: &'env Env,
+        how: How<'_>,
         work: impl FnOnce(anaf_core::Client) -> Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
-    ) -> Call {
-        Call::new(json_work(work(self.client.clone())), self.serve_callbacks)
+    ) -> napi::Result<Unknown<'env>> {
+        Call::new(json_work(work(self.client.clone())), self.serve_callbacks).run(env, how)
     }
 
     // --- OAuth
@@ -809,13 +893,21 @@ impl NativeClient {
     }
 
     #[napi]
-    pub fn exchange_code(&self, code: String) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().exchange_code(&code).await.map(|t| t.info()) }))
+    pub fn exchange_code<'env>(&self, env: &'env Env, code: String, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| {
+            Box::pin(async move { c.oauth().exchange_code(&code).await.map(|t| t.info()) })
+        })
     }
 
     #[napi]
-    pub fn complete_authorization(&self, redirected_url: String, expected_state: String) -> Call {
-        self.call(|c| {
+    pub fn complete_authorization<'env>(
+        &self,
+        env: &'env Env,
+        redirected_url: String,
+        expected_state: String,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| {
             Box::pin(async move {
                 c.oauth()
                     .complete_authorization(&redirected_url, &expected_state)
@@ -826,12 +918,14 @@ impl NativeClient {
     }
 
     #[napi]
-    pub fn login_interactive(
+    pub fn login_interactive<'env>(
         &self,
+        env: &'env Env,
         open_browser: Option<bool>,
         timeout_ms: Option<f64>,
         on_url: Option<Function<'_, String, ()>>,
-    ) -> napi::Result<Call> {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let mut options = anaf_core::LoginOptions::default().open_browser(open_browser.unwrap_or(true));
         if let Some(ms) = timeout_ms {
             options = options.timeout(millis(ms, "timeout")?);
@@ -845,117 +939,154 @@ impl NativeClient {
                 let _ = tsfn.call(url.to_owned(), ThreadsafeFunctionCallMode::NonBlocking);
             });
         }
-        Ok(self.call(|c| Box::pin(async move { c.oauth().login_interactive(options).await.map(|t| t.info()) })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.oauth().login_interactive(options).await.map(|t| t.info()) })
+        })
     }
 
     #[napi]
-    pub fn refresh(&self) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().refresh().await.map(|t| t.info()) }))
+    pub fn refresh<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| {
+            Box::pin(async move { c.oauth().refresh().await.map(|t| t.info()) })
+        })
     }
 
     #[napi]
-    pub fn revoke(&self) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().revoke().await }))
+    pub fn revoke<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.oauth().revoke().await }))
     }
 
     #[napi]
-    pub fn token_status(&self) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().token_status().await }))
+    pub fn token_status<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.oauth().token_status().await }))
     }
 
     /// The tokens WITH their secrets, as the JSON a store saves (null when logged out).
     #[napi]
-    pub fn tokens_json(&self) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().tokens().await.map(|t| t.map(|t| t.to_json())) }))
+    pub fn tokens_json<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| {
+            Box::pin(async move { c.oauth().tokens().await.map(|t| t.map(|t| t.to_json())) })
+        })
     }
 
     #[napi]
-    pub fn set_tokens_json(&self, tokens_json: String) -> napi::Result<Call> {
+    pub fn set_tokens_json<'env>(
+        &self,
+        env: &'env Env,
+        tokens_json: String,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let tokens = TokenSet::from_json(&tokens_json).map_err(|e| js_error(&e))?;
-        Ok(self.call(|c| Box::pin(async move { c.oauth().set_tokens(tokens).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.oauth().set_tokens(tokens).await })
+        })
     }
 
     #[napi]
-    pub fn save_tokens(&self) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().save_tokens().await }))
+    pub fn save_tokens<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.oauth().save_tokens().await }))
     }
 
     #[napi]
-    pub fn clear_tokens(&self) -> Call {
-        self.call(|c| Box::pin(async move { c.oauth().clear_tokens().await }))
+    pub fn clear_tokens<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.oauth().clear_tokens().await }))
     }
 
     #[napi]
-    pub fn hello(&self, name: String) -> Call {
-        self.call(|c| Box::pin(async move { c.hello(&name).await }))
+    pub fn hello<'env>(&self, env: &'env Env, name: String, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.hello(&name).await }))
     }
 
     // --- e-Factura
 
     #[napi]
-    pub fn upload(
+    pub fn upload<'env>(
         &self,
+        env: &'env Env,
         xml: Either<String, Buffer>,
         cif: String,
         options: Option<NativeUploadOptions>,
-    ) -> napi::Result<Call> {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let options = upload_options(options)?;
         let xml = bytes(xml);
-        Ok(self.call(|c| Box::pin(async move { c.efactura().upload(xml, &cif, options).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().upload(xml, &cif, options).await })
+        })
     }
 
     #[napi]
-    pub fn upload_and_wait(
+    pub fn upload_and_wait<'env>(
         &self,
+        env: &'env Env,
         xml: Either<String, Buffer>,
         cif: String,
         options: Option<NativeUploadOptions>,
         wait: Option<NativeWaitOptions>,
-    ) -> napi::Result<Call> {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let options = upload_options(options)?;
         let wait = wait_options(wait)?;
         let xml = bytes(xml);
-        Ok(self.call(|c| Box::pin(async move { c.efactura().upload_and_wait(xml, &cif, options, wait).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().upload_and_wait(xml, &cif, options, wait).await })
+        })
     }
 
     #[napi]
-    pub fn status(&self, upload_id: f64) -> napi::Result<Call> {
+    pub fn status<'env>(&self, env: &'env Env, upload_id: f64, how: How<'_>) -> napi::Result<Unknown<'env>> {
         let upload_id = id_arg(upload_id, "uploadId")?;
-        Ok(self.call(|c| Box::pin(async move { c.efactura().status(upload_id).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().status(upload_id).await })
+        })
     }
 
     #[napi]
-    pub fn download(&self, download_id: f64) -> napi::Result<Call> {
+    pub fn download<'env>(&self, env: &'env Env, download_id: f64, how: How<'_>) -> napi::Result<Unknown<'env>> {
         let download_id = id_arg(download_id, "downloadId")?;
         let client = self.client.clone();
         let work: Work = Box::pin(async move {
             let inner = client.efactura().download(download_id).await?;
             Ok(Out::Archive(Archive { inner }))
         });
-        Ok(Call::new(work, self.serve_callbacks))
+        Call::new(work, self.serve_callbacks).run(env, how)
     }
 
     #[napi]
-    pub fn list_messages(&self, cif: String, days: u32, filter: Option<String>) -> napi::Result<Call> {
+    pub fn list_messages<'env>(
+        &self,
+        env: &'env Env,
+        cif: String,
+        days: u32,
+        filter: Option<String>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let filter: Option<MessageFilter> = opt_code(filter, "filter")?;
-        Ok(self.call(|c| Box::pin(async move { c.efactura().list_messages(&cif, days, filter).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().list_messages(&cif, days, filter).await })
+        })
     }
 
     /// `start` and `end` in milliseconds since the epoch (a `Date`'s `getTime()`).
+    // Positional, as JavaScript passes them (env and `how` are the binding's own).
+    #[allow(clippy::too_many_arguments)]
     #[napi]
-    pub fn list_messages_page(
+    pub fn list_messages_page<'env>(
         &self,
+        env: &'env Env,
         cif: String,
         start_ms: f64,
         end_ms: f64,
         page: u32,
         filter: Option<String>,
-    ) -> napi::Result<Call> {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let filter: Option<MessageFilter> = opt_code(filter, "filter")?;
         let start = time_arg(start_ms, "start")?;
         let end = time_arg(end_ms, "end")?;
-        Ok(self
-            .call(|c| Box::pin(async move { c.efactura().list_messages_page(&cif, start, end, page, filter).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().list_messages_page(&cif, start, end, page, filter).await })
+        })
     }
 
     /// A stream over every page of the interval (`end` null: now).
@@ -978,73 +1109,105 @@ impl NativeClient {
     }
 
     #[napi]
-    pub fn validate(&self, xml: Either<String, Buffer>, kind: Option<String>) -> napi::Result<Call> {
+    pub fn validate<'env>(
+        &self,
+        env: &'env Env,
+        xml: Either<String, Buffer>,
+        kind: Option<String>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let kind: DocumentType = code(kind.as_deref().unwrap_or("invoice"), "kind")?;
         let xml = bytes(xml);
-        Ok(self.call(|c| Box::pin(async move { c.efactura().validate(xml, kind).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().validate(xml, kind).await })
+        })
     }
 
     /// The PDF as a Buffer, or ANAF's validation report (JSON) when it would not render it.
     #[napi]
-    pub fn to_pdf(
+    pub fn to_pdf<'env>(
         &self,
+        env: &'env Env,
         xml: Either<String, Buffer>,
         kind: Option<String>,
         validate: Option<bool>,
-    ) -> napi::Result<Call> {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let kind: DocumentType = code(kind.as_deref().unwrap_or("invoice"), "kind")?;
         let xml = bytes(xml);
         let client = self.client.clone();
         let work: Work = Box::pin(async move {
             match client.efactura().to_pdf(xml, kind, validate.unwrap_or(true)).await? {
                 PdfOutcome::Pdf(pdf) => Ok(Out::Bytes(pdf.to_vec())),
-                other => serde_json::to_string(&other)
-                    .map(Out::Json)
-                    .map_err(|e| Error::internal(format!("result to JSON: {e}"))),
+                other => js_json(&other).map(Out::Json),
             }
         });
-        Ok(Call::new(work, self.serve_callbacks))
+        Call::new(work, self.serve_callbacks).run(env, how)
     }
 
     #[napi]
-    pub fn verify_signature(&self, invoice_xml: Either<String, Buffer>, signature_xml: Either<String, Buffer>) -> Call {
+    pub fn verify_signature<'env>(
+        &self,
+        env: &'env Env,
+        invoice_xml: Either<String, Buffer>,
+        signature_xml: Either<String, Buffer>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let (invoice, signature) = (bytes(invoice_xml), bytes(signature_xml));
-        self.call(|c| Box::pin(async move { c.efactura().verify_signature(invoice, signature).await }))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().verify_signature(invoice, signature).await })
+        })
     }
 
     // --- e-Transport
 
     #[napi]
-    pub fn etransport_upload(
+    pub fn etransport_upload<'env>(
         &self,
+        env: &'env Env,
         xml: Either<String, Buffer>,
         cif: String,
         version: Option<u32>,
-    ) -> napi::Result<Call> {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let version = schema_version(version)?;
         let xml = bytes(xml);
-        Ok(self.call(|c| Box::pin(async move { c.etransport().upload(xml, &cif, version).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.etransport().upload(xml, &cif, version).await })
+        })
     }
 
     #[napi]
-    pub fn etransport_status(&self, upload_id: f64) -> napi::Result<Call> {
+    pub fn etransport_status<'env>(&self, env: &'env Env, upload_id: f64, how: How<'_>) -> napi::Result<Unknown<'env>> {
         let upload_id = id_arg(upload_id, "uploadId")?;
-        Ok(self.call(|c| Box::pin(async move { c.etransport().status(upload_id).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.etransport().status(upload_id).await })
+        })
     }
 
     #[napi]
-    pub fn etransport_list(&self, cif: String, days: u32) -> Call {
-        self.call(|c| Box::pin(async move { c.etransport().list(&cif, days).await }))
-    }
-
-    #[napi]
-    pub fn etransport_info(
+    pub fn etransport_list<'env>(
         &self,
+        env: &'env Env,
+        cif: String,
+        days: u32,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| {
+            Box::pin(async move { c.etransport().list(&cif, days).await })
+        })
+    }
+
+    #[napi]
+    pub fn etransport_info<'env>(
+        &self,
+        env: &'env Env,
         operator_cif: String,
         declarant_cif: Option<String>,
         uit: Option<String>,
         reference: Option<String>,
-    ) -> Call {
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let mut filter = InfoFilter::default();
         if let Some(cif) = declarant_cif {
             filter = filter.declarant_cif(cif);
@@ -1055,26 +1218,61 @@ impl NativeClient {
         if let Some(reference) = reference {
             filter = filter.reference(reference);
         }
-        self.call(|c| Box::pin(async move { c.etransport().info(&operator_cif, filter).await }))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.etransport().info(&operator_cif, filter).await })
+        })
     }
 
     // --- public registries
 
     /// `date`: a calendar day, `YYYY-MM-DD` (today when null).
     #[napi]
-    pub fn lookup_taxpayers(&self, cifs: Vec<String>, date: Option<String>) -> napi::Result<Call> {
+    pub fn lookup_taxpayers<'env>(
+        &self,
+        env: &'env Env,
+        cifs: Vec<String>,
+        date: Option<String>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let date = day_arg(date)?;
-        Ok(self.call(|c| Box::pin(async move { c.public().lookup_taxpayers(&cifs, date).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.public().lookup_taxpayers(&cifs, date).await })
+        })
     }
 
     #[napi]
-    pub fn lookup_efactura_register(&self, cifs: Vec<String>, date: Option<String>) -> napi::Result<Call> {
+    pub fn lookup_efactura_register<'env>(
+        &self,
+        env: &'env Env,
+        cifs: Vec<String>,
+        date: Option<String>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
         let date = day_arg(date)?;
-        Ok(self.call(|c| Box::pin(async move { c.public().lookup_efactura_register(&cifs, date).await })))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.public().lookup_efactura_register(&cifs, date).await })
+        })
     }
 }
 
 /// Checks a CIF (with or without "RO") and returns it normalised (digits only).
+/// The benchmark's baseline (`run-bench`, feature `bench`): the same `status` call through
+/// the core's blocking client, on this thread, against the same sandbox and connection pool
+/// as the JavaScript calls it is compared with. Returns each call's time in microseconds.
+#[cfg(feature = "bench")]
+#[napi]
+pub fn bench_rust_status(client: &NativeClient, upload_id: f64, rounds: u32) -> napi::Result<Vec<f64>> {
+    let upload_id = id_arg(upload_id, "uploadId")?;
+    let blocking = anaf_core::blocking::Client::new(client.client.clone());
+    let mut times = Vec::with_capacity(rounds as usize);
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        std::hint::black_box(blocking.efactura().status(upload_id).map_err(|e| js_error(&e))?);
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(times)
+}
+
 #[napi]
 pub fn validate_cif(text: String) -> napi::Result<String> {
     Ok(anaf_core::Cif::parse(&text)
