@@ -157,3 +157,69 @@ test('the sandbox from JavaScript: apps, identities, the clock, the request log'
   assert.match(url.url, /^http/)
   assert.throws(() => sandbox.injectFault('hello', { kind: 'nonsense' }), { code: 'invalid_input' })
 })
+
+test('the desktop login through the loopback listener, driven as a browser would', async (t) => {
+  const sandbox = new anaf.Sandbox({ instant: true })
+  t.after(() => sandbox.stop())
+  const port = await freePort()
+  const app = sandbox.registerApp({
+    name: 'Desktop',
+    redirectUris: [`https://localhost:${port}/anaf/callback`],
+    services: ['efactura'],
+  })
+  const client = new anaf.Client({
+    baseUrl: sandbox.baseUrl,
+    clientId: app.clientId,
+    clientSecret: app.clientSecret,
+    redirectUri: app.redirectUris[0],
+  })
+  let authorizationUrl
+  const urlShown = new Promise((resolve) => {
+    authorizationUrl = resolve
+  })
+  const login = client.loginInteractive({ openBrowser: false, timeout: 20000, onUrl: authorizationUrl })
+  const page = await playTheBrowser(sandbox, await urlShown)
+  const tokens = await login
+  assert.match(page, /Autentificare reusita/)
+  assert.ok(tokens.expiresAt instanceof Date)
+  assert.match(await client.hello('desktop'), /^Hello, desktop/)
+})
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = require('node:net').createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Approves on the sandbox's authorization page as the user would, then follows the redirect
+ * to the login's HTTPS listener (its certificate is self-signed, as a browser would warn) and
+ * returns the page it shows.
+ */
+async function playTheBrowser(sandbox, authorizationUrl) {
+  const page = await (await fetch(authorizationUrl)).text()
+  const form = new URLSearchParams()
+  for (const [, name, value] of page.matchAll(/name="(client_id|redirect_uri|state|token_content_type)" value="([^"]*)"/g)) {
+    form.set(name, value.replaceAll('&amp;', '&').replaceAll('&quot;', '"').replaceAll('&#x27;', "'"))
+  }
+  form.set('serial', sandbox.info().identity.serial)
+  form.set('action', 'approve')
+  const approved = await fetch(`${sandbox.baseUrl}/anaf-oauth2/v1/authorize`, { method: 'POST', body: form, redirect: 'manual' })
+  assert.equal(approved.status, 302)
+  const callback = approved.headers.get('location')
+  return new Promise((resolve, reject) => {
+    require('node:https')
+      .get(callback, { rejectUnauthorized: false }, (response) => {
+        let body = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk) => (body += chunk))
+        response.on('end', () => resolve(body))
+      })
+      .on('error', reject)
+  })
+}
