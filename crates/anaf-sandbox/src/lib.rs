@@ -18,6 +18,7 @@
 
 mod admin;
 mod body;
+pub mod cli;
 mod clock;
 mod codes;
 mod efactura;

@@ -1,0 +1,7 @@
+//! One module per group of commands.
+
+pub mod auth;
+pub mod cif;
+pub mod demo;
+pub mod efactura;
+pub mod etransport;
