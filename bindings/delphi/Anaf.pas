@@ -756,7 +756,9 @@ function anaf_efactura_status_async(
 // JSON is `{"upload_id", "document_name", "signature_name", "document" (the XML as text),
 // "signature" (XML), "error_report" (ANAF's reasons for a `nok`, or null), "error" (the same
 // reasons as an error object, as `anaf_error_json` has them: kind "duplicate_invoice" with
-// "previous_upload_id" for a duplicate; or null)}`.
+// "previous_upload_id" for a duplicate; or null), "invoice_summary" (the invoice's main fields:
+// "number", "issue_date", "seller", "buyer", "currency", totals as decimal strings, "lines";
+// null for an error document)}`.
 function anaf_efactura_download(
   client: PAnafClient;
   download_id: UInt64;

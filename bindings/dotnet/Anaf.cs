@@ -1881,7 +1881,7 @@ namespace Anaf
             return Call.RunAsync((k, cb, u) => Native.anaf_efactura_status_async(H, uploadId, k, cb, u), ct);
         }
 
-        /// <summary>Downloads an answer: <see cref="AnafResult.Bytes"/> is ANAF's ZIP; the JSON has "document", "signature", "error_report", ...</summary>
+        /// <summary>Downloads an answer: <see cref="AnafResult.Bytes"/> is ANAF's ZIP; the JSON has "document", "signature", "error_report", "invoice_summary" (the invoice's main fields), ...</summary>
         public AnafResult Download(ulong downloadId)
         {
             return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_download(H, downloadId, ref r, ref e));

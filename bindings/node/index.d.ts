@@ -325,6 +325,36 @@ export interface PdfRefusal {
 }
 
 /** An answer archive ("descarcare": download): the ZIP exactly as ANAF sent it. */
+/** One party of an invoice. */
+export interface PartySummary {
+  /** The registration name. */
+  name: string | null
+  /** The VAT identifier as written, e.g. `RO12345678`. */
+  vatId: string | null
+  /** The legal registration identifier (a Romanian company's CUI or trade register number). */
+  legalId: string | null
+}
+
+/** An invoice's main fields, read from its XML. Amounts stay decimal strings as written. */
+export interface InvoiceSummary {
+  /** `ubl_invoice`, `ubl_credit_note` or `cii_invoice`. */
+  syntax: string
+  number: string | null
+  /** 380 invoice, 381 credit note, 384 corrected, 389 self-billed, 751. */
+  typeCode: string | null
+  /** "YYYY-MM-DD". */
+  issueDate: string | null
+  dueDate: string | null
+  currency: string | null
+  seller: PartySummary
+  buyer: PartySummary
+  netTotal: string | null
+  vatTotal: string | null
+  grossTotal: string | null
+  payable: string | null
+  lines: number
+}
+
 export declare class Archive {
   /** Opens a saved ZIP from its bytes. */
   static fromBuffer(zip: Buffer): Archive
@@ -341,6 +371,8 @@ export declare class Archive {
   signature(): Buffer
   /** ANAF's reasons for a `nok`, or null. */
   errorReport(): { uploadId: number | null; sellerCif: string | null; messages: string[] } | null
+  /** The invoice's main fields (number, dates, parties, totals), or null for ANAF's error document. */
+  invoiceSummary(): InvoiceSummary | null
   /** The error report as the AnafError it stands for (e.g. `duplicate_invoice` with `previousUploadId`), or null. */
   error(): AnafError | null
 }

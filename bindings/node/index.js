@@ -275,6 +275,11 @@ class Archive {
     return json === null ? null : fromJson(json)
   }
 
+  invoiceSummary() {
+    const json = runNative(() => this._native.invoiceSummary())
+    return json === null ? null : fromJson(json)
+  }
+
   error() {
     const json = runNative(() => this._native.error())
     return json === null ? null : new AnafError(JSON.parse(json))

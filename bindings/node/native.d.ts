@@ -27,6 +27,11 @@ export declare class Archive {
   /** ANAF's reasons for a `nok` as JSON (`upload_id`, `seller_cif`, `messages`), or null. */
   errorReport(): string | null
   /**
+   * The invoice's main fields as JSON (number, dates, parties, totals), or null for ANAF's
+   * error document.
+   */
+  invoiceSummary(): string | null
+  /**
    * The error report as the error JSON it stands for (e.g. `duplicate_invoice` with
    * `previous_upload_id`), or null.
    */
@@ -193,5 +198,4 @@ export declare function setTokenDispatcher(dispatcher: (requestId: number, clien
  */
 export declare function tokenReply(requestId: number, error?: string | undefined | null, json?: string | undefined | null): void
 
-/** Checks a CIF (with or without "RO") and returns it normalised (digits only). */
 export declare function validateCif(text: string): string

@@ -366,6 +366,11 @@ static void test_round_trip_blocking(const anaf_sandbox *sandbox) {
     CHECK(zip != NULL && zip_len > 100 && zip[0] == 'P' && zip[1] == 'K');
     CHECK(strstr(anaf_result_json(archive), "C-BLOCKING-1") != NULL);
     CHECK(strstr(anaf_result_json(archive), "\"error\":null") != NULL);
+    /* The invoice's main fields, read by the library. */
+    char number[32];
+    json_string(anaf_result_json(archive), "number", number, sizeof number);
+    CHECK(strcmp(number, "C-BLOCKING-1") == 0);
+    CHECK(strstr(anaf_result_json(archive), "\"payable\":\"238.00\"") != NULL);
 
     /* The same ZIP, opened from its bytes (as from a file), gives the same description. */
     anaf_result *reopened = NULL;

@@ -493,6 +493,10 @@ begin
     Signature := JsonText(Root, 'signature');
     Check(Pos('DELPHI-1', Document) > 0, 'download: the invoice is not in the ZIP');
     Check(Signature <> '', 'download: no signature');
+    // The invoice's main fields, read by the library (fpjson and Delphi's JSON both take
+    // dotted paths).
+    Check(JsonText(Root, 'invoice_summary.number') = 'DELPHI-1', 'download: no invoice summary');
+    Check(JsonText(Root, 'invoice_summary.seller.vat_id') <> '', 'download: no seller in the summary');
     Step('download', IntToStr(Length(Answer.Bytes)) + ' bytes of ZIP (PK...): ' +
       JsonText(Root, 'document_name') + ', ' + JsonText(Root, 'signature_name'));
   finally

@@ -254,6 +254,8 @@ internal static class AnafTests
             Equal((byte)'P', download.Bytes[0], "ZIP magic 1");
             Equal((byte)'K', download.Bytes[1], "ZIP magic 2");
             Check(download.GetString("document").Contains(number), "document contains the invoice number");
+            Equal(number, download["invoice_summary"].GetString("number"), "the invoice's main fields: its number");
+            Equal("238.00", download["invoice_summary"].GetString("payable"), "the invoice's main fields: to pay");
             var reopened = client.EFactura.OpenArchive(download.Bytes);
             Equal(download.GetString("document"), reopened.GetString("document"), "OpenArchive gives the same document");
             var verdict = client.EFactura.VerifySignature(Utf8(download.GetString("document")), Utf8(download.GetString("signature")));

@@ -722,6 +722,16 @@ impl Archive {
         }
     }
 
+    /// The invoice's main fields as JSON (number, dates, parties, totals), or null for ANAF's
+    /// error document.
+    #[napi]
+    pub fn invoice_summary(&self) -> napi::Result<Option<String>> {
+        match self.inner.invoice_summary().map_err(|e| js_error(&e))? {
+            Some(summary) => to_json(&summary).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The error report as the error JSON it stands for (e.g. `duplicate_invoice` with
     /// `previous_upload_id`), or null.
     #[napi]

@@ -677,6 +677,12 @@ impl Archive {
         to_py(py, &self.inner.error_report().map_err(py_error)?)
     }
 
+    /// The invoice's main fields as a dict (`number`, `issue_date`, `seller`, `buyer`, the
+    /// totals as decimal strings, `lines`...), or None for ANAF's error document.
+    fn invoice_summary(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.inner.invoice_summary().map_err(py_error)?)
+    }
+
     /// The error report as the exception it stands for (e.g. `DuplicateInvoiceError` with
     /// `previous_upload_id`), or None.
     fn error(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -44,6 +44,9 @@ def test_round_trip(anaf_sandbox: anaf.Sandbox, client: anaf.Client) -> None:
     assert archive.zip[:2] == b"PK"
     assert b"PY-1" in archive.document()
     assert archive.error_report() is None and archive.error() is None
+    summary = archive.invoice_summary()
+    assert summary is not None and summary["number"] == "PY-1" and summary["payable"] == "238.00"
+    assert summary["seller"]["vat_id"] == "RO" + SELLER and summary["lines"] == 1
     verdict = client.verify_signature(archive.document(), archive.signature())
     assert verdict.valid, verdict.message
     reopened = anaf.Archive.from_bytes(archive.zip)

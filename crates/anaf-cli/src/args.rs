@@ -86,6 +86,7 @@ Examples:
     #[command(subcommand)]
     Token(TokenCommand),
     /// ANAF's TestOauth "hello": checks the login end to end.
+    #[command(after_help = "Examples:\n  anaf hello\n  anaf --profile firma-prod hello --json")]
     Hello {
         /// The name ANAF greets.
         #[arg(default_value = "anaf")]
@@ -122,6 +123,7 @@ Examples:
   anaf profile add local --base-url http://127.0.0.1:8080 --client-id ... --redirect-uri ...")]
     Add(ProfileAdd),
     /// List the profiles.
+    #[command(after_help = "Examples:\n  anaf profile list\n  anaf profile list --json")]
     List,
     /// Remove a profile and its saved tokens.
     Remove { name: String },
@@ -167,7 +169,8 @@ pub struct LoginArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
-    /// Whether you are logged in, and until when.
+    /// Whether you are logged in, and until when (exit 4 when not).
+    #[command(after_help = "Examples:\n  anaf token status\n  anaf token status --json && echo logged in")]
     Status,
     /// Get new tokens now (ANAF rotates both; the new pair is saved).
     Refresh,
@@ -234,6 +237,9 @@ Examples:
   anaf efactura list --cif RO12345678 --from 2026-11-01 --to 2026-11-30 --all --json")]
     List(ListArgs),
     /// Check an invoice against ANAF's validator, without sending it.
+    #[command(
+        after_help = "Examples:\n  anaf efactura validate factura.xml\n  anaf efactura validate nota.xml --kind FCN"
+    )]
     Validate {
         file: PathBuf,
         /// FACT1 (invoice) or FCN (credit note).
@@ -241,6 +247,9 @@ Examples:
         kind: String,
     },
     /// Turn an invoice into ANAF's PDF.
+    #[command(
+        after_help = "Examples:\n  anaf efactura pdf factura.xml                   # writes factura.pdf\n  anaf efactura pdf factura.xml -o arhiva/f-001.pdf --no-validate"
+    )]
     Pdf {
         file: PathBuf,
         #[arg(long, default_value = "FACT1")]
@@ -253,8 +262,14 @@ Examples:
         no_validate: bool,
     },
     /// Check ANAF's signature of a downloaded invoice.
+    #[command(
+        after_help = "Examples:\n  anaf efactura verify 3001234567/5001234567.xml 3001234567/semnatura_5001234567.xml"
+    )]
     Verify { invoice: PathBuf, signature: PathBuf },
-    /// Show a saved answer ZIP: its files, ANAF's errors or the invoice, the signature check.
+    /// Show a saved answer ZIP: the invoice's main fields or ANAF's errors, the signature check.
+    #[command(
+        after_help = "Examples:\n  anaf efactura open 3001234567.zip\n  anaf efactura open 3001234567.zip --verify --json"
+    )]
     Open {
         zip: PathBuf,
         /// Also check the signature at ANAF.
@@ -332,6 +347,7 @@ pub struct ListArgs {
 #[derive(Subcommand, Debug)]
 pub enum EtransportCommand {
     /// Declare a transport (e-Transport XML) for an operator's CIF; prints its UIT.
+    #[command(after_help = "Examples:\n  anaf etransport upload aviz.xml --cif RO12345678")]
     Upload {
         file: PathBuf,
         #[arg(long)]
@@ -341,15 +357,18 @@ pub enum EtransportCommand {
         schema: String,
     },
     /// Where a declaration stands.
+    #[command(after_help = "Examples:\n  anaf etransport status 4001234567")]
     Status { upload_id: u64 },
     /// The declarations of a CIF over the last N days.
+    #[command(after_help = "Examples:\n  anaf etransport list --cif RO12345678 --days 7")]
     List {
         #[arg(long)]
         cif: String,
         #[arg(long, default_value_t = 60)]
         days: u32,
     },
-    /// The organiser's information about transports.
+    /// The organiser's information about transports (ANAF's records, as JSON).
+    #[command(after_help = "Examples:\n  anaf etransport info --cif RO12345678 --uit 99EUCQXV324EP040")]
     Info {
         /// The operator's CIF.
         #[arg(long)]

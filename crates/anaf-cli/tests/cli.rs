@@ -478,8 +478,64 @@ fn upload_wait_status_download_extract_pdf_open_verify() {
     assert_eq!(opened["upload_id"], upload_id);
     assert_eq!(opened["signature_check"]["valid"], true);
     assert!(opened["error_report"].is_null());
+    assert_eq!(opened["invoice"]["number"], "CLI-1");
+    assert_eq!(opened["invoice"]["seller"]["vat_id"], format!("RO{SELLER}"));
+    assert_eq!(opened["invoice"]["payable"], "238.00");
     let human = world.run(&["efactura", "open", zip.to_str().unwrap()]);
     assert!(stdout(&human).contains("accepted and signed"), "{}", text(&human));
+    assert!(
+        stdout(&human).contains("238.00 RON") && stdout(&human).contains("CLI-1"),
+        "{}",
+        text(&human)
+    );
+    let human = world.run(&[
+        "efactura",
+        "download",
+        &download_id.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&human), 0, "{}", text(&human));
+    assert!(
+        stdout(&human).contains(&format!("{download_id}: invoice {upload_id}.xml")),
+        "{}",
+        text(&human)
+    );
+}
+
+#[test]
+fn validate_and_pdf_before_sending() {
+    let world = World::instant().logged_in();
+    let invoice = world.invoice("CLI-PDF");
+    let (exit, report) = world.json(&["efactura", "validate", invoice.to_str().unwrap()]);
+    assert_eq!((exit, report["valid"].as_bool()), (0, Some(true)), "{report}");
+    let human = world.run(&["efactura", "validate", invoice.to_str().unwrap(), "--kind", "FCN"]);
+    assert_eq!(code(&human), 3, "an invoice is not a credit note: {}", text(&human));
+    let output = world.run(&["efactura", "pdf", invoice.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let pdf = invoice.with_extension("pdf");
+    assert!(std::fs::read(&pdf).expect("pdf").starts_with(b"%PDF"));
+    let elsewhere = world.config.path().join("out").join("f.pdf");
+    let (exit, written) = world.json(&[
+        "efactura",
+        "pdf",
+        invoice.to_str().unwrap(),
+        "-o",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert_eq!(exit, 0, "{written}");
+    assert_eq!(
+        written["bytes"].as_u64(),
+        std::fs::metadata(&elsewhere).ok().map(|m| m.len())
+    );
+    let broken = world.file(
+        "broken-pdf.xml",
+        "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"/>",
+    );
+    let (exit, refused) = world.json(&["efactura", "pdf", broken.to_str().unwrap()]);
+    assert_eq!(exit, 3, "{refused}");
+    assert_eq!(refused["invalid"]["valid"], false);
+    assert_eq!(code(&world.run(&["efactura", "pdf", "/no/such/file.xml"])), 1);
 }
 
 #[test]
@@ -679,6 +735,17 @@ fn etransport_upload_status_list() {
             .iter()
             .any(|r| r["upload_id"].as_u64() == Some(id))
     );
+    let human = world.run(&["etransport", "list", "--cif", SELLER, "--days", "1"]);
+    assert!(
+        stdout(&human).contains("UIT") && stdout(&human).contains(&upload_id),
+        "{}",
+        text(&human)
+    );
+    let uit = receipt["uit"].as_str().expect("uit");
+    let info = world.run(&["etransport", "info", "--cif", SELLER, "--uit", uit]);
+    assert_eq!(code(&info), 0, "{}", text(&info));
+    let records: Value = serde_json::from_slice(&info.stdout).expect("ANAF's records as JSON");
+    assert!(records.is_array(), "{records}");
 }
 
 // --- demo, sandbox, completions, the terminal ------------------------------------------------

@@ -1036,7 +1036,9 @@ anaf_status anaf_efactura_status_async(const anaf_client *client,
  * JSON is `{"upload_id", "document_name", "signature_name", "document" (the XML as text),
  * "signature" (XML), "error_report" (ANAF's reasons for a `nok`, or null), "error" (the same
  * reasons as an error object, as `anaf_error_json` has them: kind "duplicate_invoice" with
- * "previous_upload_id" for a duplicate; or null)}`.
+ * "previous_upload_id" for a duplicate; or null), "invoice_summary" (the invoice's main fields:
+ * "number", "issue_date", "seller", "buyer", "currency", totals as decimal strings, "lines";
+ * null for an error document)}`.
  */
 anaf_status anaf_efactura_download(const anaf_client *client,
                                    uint64_t download_id,

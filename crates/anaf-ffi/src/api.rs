@@ -1236,6 +1236,7 @@ fn archive_result(archive: &anaf_core::efactura::Archive) -> Result<Option<anaf_
     let document = archive.document()?;
     let signature = archive.signature()?;
     let report = archive.error_report()?;
+    let summary = archive.invoice_summary()?;
     let description = serde_json::json!({
         "upload_id": archive.upload_id(),
         "document_name": archive.document_name(),
@@ -1244,6 +1245,7 @@ fn archive_result(archive: &anaf_core::efactura::Archive) -> Result<Option<anaf_
         "signature": String::from_utf8_lossy(&signature),
         "error": report.as_ref().map(|r| r.to_error()),
         "error_report": report,
+        "invoice_summary": summary,
     });
     Ok(Some(
         anaf_result::json(&description)?.with_bytes(archive.zip_bytes().to_vec()),
@@ -1264,7 +1266,9 @@ unsafe fn prepare_download(
 /// JSON is `{"upload_id", "document_name", "signature_name", "document" (the XML as text),
 /// "signature" (XML), "error_report" (ANAF's reasons for a `nok`, or null), "error" (the same
 /// reasons as an error object, as `anaf_error_json` has them: kind "duplicate_invoice" with
-/// "previous_upload_id" for a duplicate; or null)}`.
+/// "previous_upload_id" for a duplicate; or null), "invoice_summary" (the invoice's main fields:
+/// "number", "issue_date", "seller", "buyer", "currency", totals as decimal strings, "lines";
+/// null for an error document)}`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_efactura_download(
     client: *const anaf_client,

@@ -286,7 +286,8 @@ class Client(_Base):
         return build(UploadState, self._native.status(upload_id).wait())
 
     def download(self, download_id: int) -> Archive:
-        """The answer ZIP ("descarcare"): `.zip`, `.document()`, `.signature()`, `.error_report()`."""
+        """The answer ZIP ("descarcare"): `.zip`, `.document()`, `.signature()`, `.error_report()`,
+        `.invoice_summary()`."""
         return self._native.download(download_id).wait()
 
     def list_messages(self, cif: str, days: int, filter: Optional[str] = None) -> list[Message]:

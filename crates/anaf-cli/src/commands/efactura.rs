@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anaf_core::efactura::{
-    Archive, DocumentType, MessageFilter, PdfOutcome, Standard, UploadOptions, UploadState, WaitOptions,
+    Archive, DocumentType, InvoiceSummary, MessageFilter, PdfOutcome, Standard, UploadOptions, UploadState, WaitOptions,
 };
 use anaf_core::{Error, blocking};
 use anstream::println;
@@ -226,6 +226,7 @@ fn download(global: &Global, client: &blocking::Client, args: &DownloadArgs) -> 
         write(&zip_path, archive.zip_bytes())?;
         let mut saved = vec![zip_path.display().to_string()];
         let report = archive.error_report()?;
+        let summary = archive.invoice_summary()?;
         if args.extract {
             let dir = args.out.join(id.to_string());
             for (name, bytes) in [
@@ -243,7 +244,10 @@ fn download(global: &Global, client: &blocking::Client, args: &DownloadArgs) -> 
             }
         }
         if args.pdf && report.is_none() {
-            let kind = document_kind(&archive);
+            let kind = match summary.as_ref().map(|s| s.syntax.as_str()) {
+                Some("ubl_credit_note") => DocumentType::CreditNote,
+                _ => DocumentType::Invoice,
+            };
             match client.efactura().to_pdf(archive.document()?, kind, false)? {
                 PdfOutcome::Pdf(pdf) => {
                     let path = args.out.join(format!("{id}.pdf"));
@@ -275,7 +279,12 @@ fn download(global: &Global, client: &blocking::Client, args: &DownloadArgs) -> 
                             println!("  {} {message}", paint(BAD, "-"));
                         }
                     }
-                    None => println!("{id}: {} {}", paint(GOOD, "invoice"), archive.document_name()),
+                    None => {
+                        println!("{id}: {} {}", paint(GOOD, "invoice"), archive.document_name());
+                        if let Some(summary) = &summary {
+                            print_summary(summary);
+                        }
+                    }
                 }
                 println!("  saved {}", saved.join(", "));
             });
@@ -288,12 +297,33 @@ fn download(global: &Global, client: &blocking::Client, args: &DownloadArgs) -> 
     Ok(exit)
 }
 
-/// A credit note's document is a `CreditNote`; anything else renders as an invoice.
-fn document_kind(archive: &Archive) -> DocumentType {
-    match archive.document() {
-        Ok(xml) if xml.windows(b"<CreditNote".len()).any(|w| w == b"<CreditNote") => DocumentType::CreditNote,
-        _ => DocumentType::Invoice,
-    }
+/// The invoice's main fields, as `label: value` lines.
+fn print_summary(summary: &InvoiceSummary) {
+    let party = |p: &anaf_core::efactura::PartySummary| {
+        let name = p.name.clone().unwrap_or_else(|| "?".into());
+        match p.vat_id.as_ref().or(p.legal_id.as_ref()) {
+            Some(id) => format!("{name} ({id})"),
+            None => name,
+        }
+    };
+    let amount = |value: &Option<String>| {
+        let currency = summary.currency.as_deref().unwrap_or_default();
+        value
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |v| format!("{v} {currency}"))
+    };
+    let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());
+    output::fields(&[
+        ("number", summary.number.clone().unwrap_or_else(|| "-".into())),
+        ("issued", day(summary.issue_date)),
+        ("due", day(summary.due_date)),
+        ("seller", party(&summary.seller)),
+        ("buyer", party(&summary.buyer)),
+        ("without VAT", amount(&summary.net_total)),
+        ("VAT", amount(&summary.vat_total)),
+        ("to pay", amount(&summary.payable)),
+        ("lines", summary.lines.to_string()),
+    ]);
 }
 
 /// A day in Romanian time: its start, or (`end`) its last millisecond.
@@ -467,6 +497,7 @@ fn verify(global: &Global, client: &blocking::Client, invoice: &Path, signature:
 fn open(global: &Global, client: &blocking::Client, zip: &Path, check: bool) -> Result<Exit, Failure> {
     let archive = Archive::open(zip)?;
     let report = archive.error_report()?;
+    let summary = archive.invoice_summary()?;
     let document = archive.document()?;
     let verdict = if check {
         Some(
@@ -484,6 +515,7 @@ fn open(global: &Global, client: &blocking::Client, zip: &Path, check: bool) -> 
             "document": archive.document_name(),
             "document_bytes": document.len(),
             "signature": archive.signature_name(),
+            "invoice": summary,
             "error_report": report,
             "signature_check": verdict,
         }));
@@ -510,6 +542,9 @@ fn open(global: &Global, client: &blocking::Client, zip: &Path, check: bool) -> 
                 }
             }
             None => println!("an invoice ANAF accepted and signed"),
+        }
+        if let Some(summary) = &summary {
+            print_summary(summary);
         }
         if let Some(verdict) = &verdict {
             let text = if verdict.valid {

@@ -188,6 +188,15 @@ impl Archive {
     pub fn error_report(&self) -> Result<Option<ErrorReport>, Error> {
         ErrorReport::parse(&self.document()?)
     }
+
+    /// The invoice's main fields (number, dates, parties, totals), or `None` when the
+    /// archive holds ANAF's error document instead.
+    pub fn invoice_summary(&self) -> Result<Option<super::InvoiceSummary>, Error> {
+        if self.error_report()?.is_some() {
+            return Ok(None);
+        }
+        super::InvoiceSummary::parse(&self.document()?).map(Some)
+    }
 }
 
 /// ANAF's reasons for refusing an invoice (the `nok` document).

@@ -3,6 +3,7 @@
 
 mod archive;
 mod model;
+mod summary;
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use model::{
     DocumentType, Message, MessageFilter, MessageKind, MessagePage, PdfOutcome, SignatureVerdict, Standard, Submission,
     UploadOptions, UploadReceipt, UploadState, ValidationReport,
 };
+pub use summary::{InvoiceSummary, PartySummary};
 
 pub(crate) use model::bucharest_time;
 
