@@ -198,4 +198,5 @@ export declare function setTokenDispatcher(dispatcher: (requestId: number, clien
  */
 export declare function tokenReply(requestId: number, error?: string | undefined | null, json?: string | undefined | null): void
 
+/** Checks a CIF (with or without "RO") and returns it normalised (digits only). */
 export declare function validateCif(text: string): string

@@ -1265,7 +1265,6 @@ impl NativeClient {
     }
 }
 
-/// Checks a CIF (with or without "RO") and returns it normalised (digits only).
 /// The benchmark's baseline (`run-bench`, feature `bench`): the same `status` call through
 /// the core's blocking client, on this thread, against the same sandbox and connection pool
 /// as the JavaScript calls it is compared with. Returns each call's time in microseconds.
@@ -1283,6 +1282,7 @@ pub fn bench_rust_status(client: &NativeClient, upload_id: f64, rounds: u32) -> 
     Ok(times)
 }
 
+/// Checks a CIF (with or without "RO") and returns it normalised (digits only).
 #[napi]
 pub fn validate_cif(text: String) -> napi::Result<String> {
     Ok(anaf_core::Cif::parse(&text)
