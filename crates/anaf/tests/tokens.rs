@@ -170,3 +170,209 @@ fn two_processes_sharing_a_file_store_refresh_once() {
     after.oauth().refresh().unwrap();
     assert_eq!(refreshes(&sandbox), 2);
 }
+
+/// A pair with a fixed expiry, so that a loaded pair compares equal to the saved one.
+fn pair(access: &str) -> TokenSet {
+    let expiry = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    TokenSet::new(access, format!("refresh-{access}"), expiry, None)
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_file_store_replaces_its_file_in_a_folder_named_with_diacritics() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("Ștefănescu și fiii SRL");
+    let store = FileTokenStore::new(folder.join("jetoane-țară.json"));
+    store.save(&pair("first")).unwrap();
+    // The next saves replace an existing file (on Windows too, where a rename over an
+    // existing file is not the default).
+    store.save(&pair("second")).unwrap();
+    assert_eq!(store.load().unwrap(), Some(pair("second")));
+    {
+        let _lock = store.lock().unwrap();
+        store.save(&pair("third")).unwrap();
+    }
+    assert_eq!(
+        FileTokenStore::new(folder.join("jetoane-țară.json")).load().unwrap(),
+        Some(pair("third"))
+    );
+    assert_eq!(
+        names_in(&folder),
+        ["jetoane-țară.json", "jetoane-țară.json.lock"],
+        "no temporary file left"
+    );
+    store.clear().unwrap();
+    assert_eq!(store.load().unwrap(), None);
+}
+
+/// What replaces mode 0600 on Windows, checked through Windows' own API.
+#[cfg(windows)]
+mod windows {
+    use std::fs::OpenOptions;
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::path::Path;
+    use std::ptr::null_mut;
+
+    use anaf::{ErrorKind, FileTokenStore, TokenStore};
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LocalFree};
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertSidToStringSidW, GetNamedSecurityInfoW,
+        SDDL_REVISION_1, SE_FILE_OBJECT,
+    };
+    use windows_sys::Win32::Security::{
+        DACL_SECURITY_INFORMATION, GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    };
+    use windows_sys::Win32::Storage::FileSystem::FILE_SHARE_READ;
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+    use super::{names_in, pair};
+
+    fn wide(path: &Path) -> Vec<u16> {
+        use std::os::windows::ffi::OsStrExt;
+        path.as_os_str().encode_wide().chain([0]).collect()
+    }
+
+    /// Takes a string Windows allocated (freed here with LocalFree).
+    unsafe fn take_wide(text: *mut u16) -> String {
+        let len = (0..).take_while(|&i| unsafe { *text.add(i) } != 0).count();
+        let string = String::from_utf16(unsafe { std::slice::from_raw_parts(text, len) }).unwrap();
+        unsafe { LocalFree(text.cast()) };
+        string
+    }
+
+    /// The access list of a file in SDDL, e.g. `D:P(A;;FA;;;S-1-5-21-...)`.
+    fn access_list(path: &Path) -> String {
+        unsafe {
+            let (mut dacl, mut descriptor) = (null_mut(), null_mut());
+            let status = GetNamedSecurityInfoW(
+                wide(path).as_ptr(),
+                SE_FILE_OBJECT,
+                DACL_SECURITY_INFORMATION,
+                null_mut(),
+                null_mut(),
+                &mut dacl,
+                null_mut(),
+                &mut descriptor,
+            );
+            assert_eq!(status, 0, "GetNamedSecurityInfoW({})", path.display());
+            let mut text = null_mut();
+            let converted = ConvertSecurityDescriptorToStringSecurityDescriptorW(
+                descriptor,
+                SDDL_REVISION_1,
+                DACL_SECURITY_INFORMATION,
+                &mut text,
+                null_mut(),
+            );
+            LocalFree(descriptor);
+            assert_ne!(converted, 0);
+            take_wide(text)
+        }
+    }
+
+    /// The SID of the user running the tests, e.g. `S-1-5-21-...`.
+    fn user_sid() -> String {
+        unsafe {
+            let mut token: HANDLE = null_mut();
+            assert_ne!(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token), 0);
+            let mut buffer = vec![0u64; 64];
+            let mut len = 0;
+            let filled = GetTokenInformation(token, TokenUser, buffer.as_mut_ptr().cast(), 512, &mut len);
+            CloseHandle(token);
+            assert_ne!(filled, 0);
+            let mut text = null_mut();
+            assert_ne!(
+                ConvertSidToStringSidW((*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid, &mut text),
+                0
+            );
+            take_wide(text)
+        }
+    }
+
+    /// Checks an access list in SDDL: every entry allows (A), none is inherited from the
+    /// folder (ID), one gives the user full access (FA), and nobody else is named but SYSTEM
+    /// (SY). Windows shows exactly `D:P(A;;FA;;;<user>)`; Wine, which keeps a file's access
+    /// as Unix mode bits, adds SYSTEM, and would name Everyone (WD) had the file been made
+    /// without an access list.
+    fn assert_for_the_user_alone(access_list: &str, user: &str) {
+        let entries: Vec<Vec<&str>> = access_list
+            .split('(')
+            .skip(1)
+            .map(|entry| entry.trim_end_matches(')').split(';').collect())
+            .collect();
+        for entry in &entries {
+            assert_eq!(entry[0], "A", "{access_list}");
+            assert!(!entry[1].contains("ID"), "an inherited entry: {access_list}");
+            assert!(
+                entry[5] == user || entry[5] == "SY",
+                "someone else named: {access_list}"
+            );
+        }
+        assert!(
+            entries.iter().any(|entry| entry[2] == "FA" && entry[5] == user),
+            "no full access for {user}: {access_list}"
+        );
+    }
+
+    #[test]
+    fn the_token_file_and_its_lock_grant_access_to_their_user_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let store = FileTokenStore::new(&path);
+        store.save(&pair("a")).unwrap();
+        let _lock = store.lock().unwrap();
+        let user = user_sid();
+        assert_for_the_user_alone(&access_list(&path), &user);
+        assert_for_the_user_alone(&access_list(&dir.path().join("tokens.json.lock")), &user);
+        // A save replaces the file by a new one, made the same way.
+        store.save(&pair("b")).unwrap();
+        assert_for_the_user_alone(&access_list(&path), &user);
+    }
+
+    /// Opens the token file the way an antivirus or an indexer may: sharing reads only, so
+    /// that nobody can replace it while it is open.
+    fn hold(path: &Path) -> std::fs::File {
+        OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ)
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_program_reading_the_token_file_delays_a_save_without_failing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::new(dir.path().join("tokens.json"));
+        store.save(&pair("old")).unwrap();
+        let reader = hold(store.path());
+        let reading = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            drop(reader);
+        });
+        store.save(&pair("new")).unwrap();
+        reading.join().unwrap();
+        assert_eq!(store.load().unwrap(), Some(pair("new")));
+        assert_eq!(names_in(dir.path()), ["tokens.json"]);
+    }
+
+    #[test]
+    fn a_token_file_held_open_fails_the_save_and_keeps_the_old_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::new(dir.path().join("tokens.json"));
+        store.save(&pair("old")).unwrap();
+        let reader = hold(store.path());
+        let error = store.save(&pair("new")).unwrap_err();
+        drop(reader);
+        assert_eq!(error.kind(), ErrorKind::Internal);
+        assert!(error.to_string().contains("cannot write the token file"), "{error}");
+        assert_eq!(store.load().unwrap(), Some(pair("old")));
+        assert_eq!(names_in(dir.path()), ["tokens.json"], "the temporary file is removed");
+    }
+}

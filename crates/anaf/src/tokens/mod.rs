@@ -10,6 +10,7 @@
 //!   events ([`TokenEvent`]).
 
 mod manager;
+mod owner_only;
 mod stores;
 
 use std::fmt;

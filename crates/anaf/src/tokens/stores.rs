@@ -2,11 +2,11 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{NoLock, StoreLock, TokenSet, TokenStore};
+use super::{NoLock, StoreLock, TokenSet, TokenStore, owner_only};
 use crate::error::{Error, ErrorKind};
 
 /// Tokens in memory only (lost when the program exits).
@@ -41,11 +41,10 @@ impl TokenStore for MemoryTokenStore {
 /// temporary file, flush it to disk, rename it over the old one), with a lock file
 /// (`<path>.lock`) that serialises every change of the tokens across processes.
 ///
-/// Who can read it: on Unix the file and its lock are created with mode 0600 (owner only).
-/// Windows has no mode bits; the file inherits the access list of its directory, so keep it
-/// in a directory only the user can read: under the user's profile (`%LOCALAPPDATA%`, whose
-/// default access list grants the user, SYSTEM and Administrators only), never in a shared
-/// or program directory.
+/// Who can read it: the file and its lock are created for their user alone: mode 0600 on Unix,
+/// and on Windows an access list with one entry, the user, that inherits nothing from the
+/// folder. On Windows, a save that finds the file held open by another program (an
+/// antivirus, an indexer) retries the replacement for about a second before it fails.
 #[derive(Debug, Clone)]
 pub struct FileTokenStore {
     path: PathBuf,
@@ -66,22 +65,13 @@ impl FileTokenStore {
         PathBuf::from(name)
     }
 
-    fn io_error(&self, action: &str, e: std::io::Error) -> Error {
+    fn io_error(&self, action: &str, e: io::Error) -> Error {
         Error::new(
             ErrorKind::Internal,
             format!("cannot {action} the token file {}", self.path.display()),
         )
         .with_source(e)
     }
-}
-
-fn owner_only(options: &mut OpenOptions) -> &mut OpenOptions {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
 }
 
 struct FileLock(#[allow(dead_code)] File);
@@ -97,7 +87,7 @@ impl TokenStore for FileTokenStore {
                 )
                 .with_source(e)
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io_error("read", e)),
         }
     }
@@ -116,11 +106,12 @@ impl TokenStore for FileTokenStore {
             .unwrap_or_else(|| "tokens".into());
         let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), fastrand::u64(..)));
         let json = tokens.to_json_pretty();
-        let write = || -> std::io::Result<()> {
-            let mut file = owner_only(OpenOptions::new().write(true).create_new(true)).open(&temp)?;
+        let write = || -> io::Result<()> {
+            let mut file = owner_only::create(&temp, false)?;
             file.write_all(&json)?;
             file.sync_all()?;
-            std::fs::rename(&temp, &self.path)?;
+            drop(file);
+            owner_only::replace(&temp, &self.path)?;
             // Make the rename itself durable.
             #[cfg(unix)]
             File::open(dir)?.sync_all()?;
@@ -135,7 +126,7 @@ impl TokenStore for FileTokenStore {
     fn clear(&self) -> Result<(), Error> {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.io_error("remove", e)),
         }
     }
@@ -145,9 +136,12 @@ impl TokenStore for FileTokenStore {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io_error("create the directory of", e))?;
         }
-        let file = owner_only(OpenOptions::new().read(true).write(true).create(true).truncate(false))
-            .open(&path)
-            .map_err(|e| self.io_error("open the lock of", e))?;
+        // Made owner-only by whoever creates it first; later opens use the existing file.
+        let file = match owner_only::create(&path, true) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().read(true).write(true).open(&path),
+            created => created,
+        }
+        .map_err(|e| self.io_error("open the lock of", e))?;
         file.lock().map_err(|e| self.io_error("lock", e))?;
         Ok(Box::new(FileLock(file)))
     }
