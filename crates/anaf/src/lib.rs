@@ -51,6 +51,9 @@ mod config;
 pub mod efactura;
 mod error;
 pub mod etransport;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "log-bridge")]
 pub mod log_bridge;
 #[cfg(feature = "desktop-login")]

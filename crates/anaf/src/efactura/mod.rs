@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-pub use archive::{Archive, ErrorReport};
+pub use archive::{Archive, ErrorReport, MAX_ENTRY_BYTES};
 pub use model::{
     DocumentType, Message, MessageFilter, MessageKind, MessagePage, PdfOutcome, SignatureVerdict, Standard, Submission,
     UploadOptions, UploadReceipt, UploadState, ValidationReport,
@@ -153,13 +153,100 @@ fn is_no_messages(text: &str) -> bool {
     text.trim_start().starts_with("Nu exista mesaje")
 }
 
-fn parse_list(reply_body: &Bytes) -> Result<Option<RawList>, Error> {
+fn parse_list(reply_body: &[u8]) -> Result<Option<RawList>, Error> {
     let list: RawList = serde_json::from_slice(reply_body)
         .map_err(|_| Error::unexpected(200, "the message list is not the JSON ANAF documents", reply_body))?;
     match &list.eroare {
         Some(text) if is_no_messages(text) => Ok(None),
         Some(text) => Err(from_anaf_text(text, 200)),
         None => Ok(Some(list)),
+    }
+}
+
+/// The answer of `listaMesajeFactura`.
+pub(crate) fn message_list(reply_body: &[u8]) -> Result<Vec<Message>, Error> {
+    match parse_list(reply_body)? {
+        None => Ok(Vec::new()),
+        Some(list) => list
+            .mesaje
+            .unwrap_or_default()
+            .into_iter()
+            .map(RawMessage::into_message)
+            .collect(),
+    }
+}
+
+/// The answer of `listaMesajePaginatieFactura` for the `page` asked.
+pub(crate) fn message_page(reply_body: &[u8], page: u32) -> Result<MessagePage, Error> {
+    let Some(list) = parse_list(reply_body)? else {
+        return Ok(MessagePage {
+            messages: Vec::new(),
+            page,
+            total_pages: 0,
+            total_messages: 0,
+            per_page: PAGE_SIZE,
+        });
+    };
+    Ok(MessagePage {
+        messages: list
+            .mesaje
+            .unwrap_or_default()
+            .into_iter()
+            .map(RawMessage::into_message)
+            .collect::<Result<_, _>>()?,
+        page: list.index_pagina_curenta.unwrap_or(page),
+        total_pages: list.numar_total_pagini.unwrap_or(0),
+        total_messages: list.numar_total_inregistrari.unwrap_or(0),
+        per_page: list.numar_total_inregistrari_per_pagina.unwrap_or(PAGE_SIZE),
+    })
+}
+
+/// The answer of `upload`: the receipt, or ANAF's refusal. Only an explicit refusal (an
+/// `Errors` text) proves ANAF did not take the invoice; an answer this client cannot read
+/// leaves the outcome unknown.
+pub(crate) fn upload_receipt(status: u16, body: &[u8]) -> Result<UploadReceipt, Error> {
+    let header = crate::anaf_xml::parse_header(body).map_err(Error::with_outcome_unknown)?;
+    if header.attr("ExecutionStatus") == Some("0")
+        && let Some(index) = header.attr("index_incarcare").and_then(|v| v.trim().parse().ok())
+    {
+        return Ok(UploadReceipt {
+            upload_id: index,
+            response_time: header.attr("dateResponse").unwrap_or_default().to_owned(),
+        });
+    }
+    Err(match header.errors.first() {
+        Some(text) => from_anaf_text(text, status),
+        None => Error::unexpected(status, "upload answer without index or error", body).with_outcome_unknown(),
+    })
+}
+
+/// The answer of `stareMesaj`.
+pub(crate) fn upload_state(status: u16, body: &[u8]) -> Result<UploadState, Error> {
+    let header = crate::anaf_xml::parse_header(body)?;
+    if let Some(text) = header.errors.first() {
+        return Err(from_anaf_text(text, status));
+    }
+    let download_id = || match header.attr("id_descarcare") {
+        Some(id) => id.trim().parse().map_err(|_| {
+            Error::new(
+                ErrorKind::UnexpectedResponse,
+                "ANAF reported a final state whose id_descarcare is not a number",
+            )
+            .with_status(status)
+            .with_anaf_message(format!("id_descarcare=\"{}\"", crate::error::excerpt(id.as_bytes())))
+        }),
+        None => Err(Error::unexpected(status, "a final state without id_descarcare", body)),
+    };
+    match header.attr("stare").map(str::trim) {
+        Some("in prelucrare") => Ok(UploadState::InProgress),
+        Some("ok") => Ok(UploadState::Ok {
+            download_id: download_id()?,
+        }),
+        Some("nok") => Ok(UploadState::Nok {
+            download_id: download_id()?,
+        }),
+        Some("XML cu erori nepreluat de sistem") => Ok(UploadState::RejectedXml),
+        _ => Err(Error::unexpected(status, "unknown stare", body)),
     }
 }
 
@@ -210,23 +297,9 @@ impl EFactura {
             .send(Call::post("efactura.upload", url, xml, "application/xml").once())
             .await?
             .check()?;
-        // Only an explicit refusal (an `Errors` text) proves ANAF did not take the invoice; an
-        // answer this client cannot read leaves the outcome unknown.
-        let header = crate::anaf_xml::parse_header(&reply.body).map_err(Error::with_outcome_unknown)?;
-        if header.attr("ExecutionStatus") == Some("0")
-            && let Some(index) = header.attr("index_incarcare").and_then(|v| v.trim().parse().ok())
-        {
-            crate::cancel::note_upload_accepted(index);
-            return Ok(UploadReceipt {
-                upload_id: index,
-                response_time: header.attr("dateResponse").unwrap_or_default().to_owned(),
-            });
-        }
-        Err(match header.errors.first() {
-            Some(text) => from_anaf_text(text, reply.status),
-            None => Error::unexpected(reply.status, "upload answer without index or error", &reply.body)
-                .with_outcome_unknown(),
-        })
+        let receipt = upload_receipt(reply.status, &reply.body)?;
+        crate::cancel::note_upload_accepted(receipt.upload_id);
+        Ok(receipt)
     }
 
     /// `stareMesaj`: the state of an upload.
@@ -235,36 +308,7 @@ impl EFactura {
         url.query_pairs_mut()
             .append_pair("id_incarcare", &upload_id.to_string());
         let reply = self.client.send(Call::get("efactura.status", url)).await?.check()?;
-        let header = crate::anaf_xml::parse_header(&reply.body)?;
-        if let Some(text) = header.errors.first() {
-            return Err(from_anaf_text(text, reply.status));
-        }
-        let download_id = || match header.attr("id_descarcare") {
-            Some(id) => id.trim().parse().map_err(|_| {
-                Error::new(
-                    ErrorKind::UnexpectedResponse,
-                    "ANAF reported a final state whose id_descarcare is not a number",
-                )
-                .with_status(reply.status)
-                .with_anaf_message(format!("id_descarcare=\"{}\"", crate::error::excerpt(id.as_bytes())))
-            }),
-            None => Err(Error::unexpected(
-                reply.status,
-                "a final state without id_descarcare",
-                &reply.body,
-            )),
-        };
-        match header.attr("stare").map(str::trim) {
-            Some("in prelucrare") => Ok(UploadState::InProgress),
-            Some("ok") => Ok(UploadState::Ok {
-                download_id: download_id()?,
-            }),
-            Some("nok") => Ok(UploadState::Nok {
-                download_id: download_id()?,
-            }),
-            Some("XML cu erori nepreluat de sistem") => Ok(UploadState::RejectedXml),
-            _ => Err(Error::unexpected(reply.status, "unknown stare", &reply.body)),
-        }
+        upload_state(reply.status, &reply.body)
     }
 
     /// Uploads, then polls `status` with exponential backoff until the state is final, the
@@ -358,15 +402,7 @@ impl EFactura {
             }
         }
         let reply = self.client.send(Call::get("efactura.list", url)).await?.check()?;
-        match parse_list(&reply.body)? {
-            None => Ok(Vec::new()),
-            Some(list) => list
-                .mesaje
-                .unwrap_or_default()
-                .into_iter()
-                .map(RawMessage::into_message)
-                .collect(),
-        }
+        message_list(&reply.body)
     }
 
     /// `listaMesajePaginatieFactura`: one page (1-based) of messages created between `start`
@@ -396,27 +432,7 @@ impl EFactura {
             }
         }
         let reply = self.client.send(Call::get("efactura.list_paged", url)).await?.check()?;
-        let Some(list) = parse_list(&reply.body)? else {
-            return Ok(MessagePage {
-                messages: Vec::new(),
-                page,
-                total_pages: 0,
-                total_messages: 0,
-                per_page: PAGE_SIZE,
-            });
-        };
-        Ok(MessagePage {
-            messages: list
-                .mesaje
-                .unwrap_or_default()
-                .into_iter()
-                .map(RawMessage::into_message)
-                .collect::<Result<_, _>>()?,
-            page: list.index_pagina_curenta.unwrap_or(page),
-            total_pages: list.numar_total_pagini.unwrap_or(0),
-            total_messages: list.numar_total_inregistrari.unwrap_or(0),
-            per_page: list.numar_total_inregistrari_per_pagina.unwrap_or(PAGE_SIZE),
-        })
+        message_page(&reply.body, page)
     }
 
     /// Every message between `start` and `end` (default: now), page after page. The window
@@ -508,7 +524,7 @@ impl EFactura {
     }
 }
 
-fn parse_validation(body: &Bytes) -> Result<ValidationReport, Error> {
+pub(crate) fn parse_validation(body: &[u8]) -> Result<ValidationReport, Error> {
     #[derive(Deserialize)]
     struct Raw {
         stare: String,
