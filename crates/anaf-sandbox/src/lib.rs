@@ -26,6 +26,9 @@ mod endpoint;
 mod envelopes;
 mod etransport;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod hello;
 mod keys;
 mod limits;

@@ -1011,7 +1011,7 @@ pub(crate) async fn download(
 
 /// Firewall signatures ANAF's F5 matches on the public host: a relative `xsi:schemaLocation`
 /// (read as path traversal) and `;CP ` (read as a shell command).
-fn waf_triggered(body: &[u8]) -> bool {
+pub(crate) fn waf_triggered(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(body);
     let relative_schema = text.match_indices("schemaLocation=").any(|(i, _)| {
         let rest = &text[i + "schemaLocation=".len()..];
@@ -1029,7 +1029,11 @@ fn waf_triggered(body: &[u8]) -> bool {
 
 /// What `validare` and `transformare` conclude about a body: the invoice when valid, or
 /// ANAF's messages.
-fn check_for_rendering(standard: &str, body: &crate::body::CappedBody, validate: bool) -> Result<Summary, Vec<String>> {
+pub(crate) fn check_for_rendering(
+    standard: &str,
+    body: &crate::body::CappedBody,
+    validate: bool,
+) -> Result<Summary, Vec<String>> {
     let expected = match standard {
         "FACT1" => Standard::Ubl.root(),
         "FCN" => Standard::Cn.root(),
