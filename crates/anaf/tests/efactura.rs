@@ -917,3 +917,24 @@ async fn a_start_anaf_calls_too_old_moves_by_minutes_and_is_reported() {
     let requests = requests_to(&sandbox, "efactura.list_paged");
     assert!((2..=8).contains(&requests), "{requests} requests");
 }
+
+/// Found by the `error_report` fuzz target: a duplicate that ANAF also refused for another
+/// reason kept only the duplicate's text, and the other reason was lost.
+#[test]
+fn a_duplicate_refused_for_another_reason_too_keeps_every_message() {
+    let document = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<header xmlns="mfp:anaf:dgti:efactura:mesajEroriFactuta:v1" Index_incarcare="6552704998" Cif_emitent="22354360">
+    <Error errorMessage="E: validari globale eroare regula: BR-RO-010 Numarul facturii trebuie sa contina cel putin un caracter numeric"/>
+    <Error errorMessage="Factura a mai fost transmisa anterior cu index=6552704990 si data incarcare=2026-07-13"/>
+</header>"#;
+    let report = anaf::efactura::ErrorReport::parse(document.as_bytes())
+        .unwrap()
+        .unwrap();
+    let error = report.to_error();
+    assert_eq!(
+        (error.kind(), error.previous_upload_id()),
+        (ErrorKind::DuplicateInvoice, Some(6552704990))
+    );
+    assert_eq!(error.anaf_message(), Some(report.messages.join("\n").as_str()));
+    assert_eq!(report.messages.len(), 2);
+}

@@ -237,15 +237,17 @@ impl ErrorReport {
     }
 
     /// The report as an error: [`ErrorKind::DuplicateInvoice`] for a duplicate, else
-    /// [`ErrorKind::InvalidInput`] carrying ANAF's messages.
+    /// [`ErrorKind::InvalidInput`]; either way carrying all of ANAF's messages, one per line
+    /// (a duplicate can be refused for other reasons too).
     pub fn to_error(&self) -> Error {
-        if let Some(text) = self
+        let all = self.messages.join("\n");
+        match self
             .messages
             .iter()
             .find(|m| m.contains("Factura a mai fost transmisa anterior"))
         {
-            return crate::error::from_anaf_text(text, 200);
+            Some(text) => crate::error::from_anaf_text(text, 200).with_anaf_message(all),
+            None => Error::invalid_input("xml", "ANAF refused the invoice").with_anaf_message(all),
         }
-        Error::invalid_input("xml", "ANAF refused the invoice").with_anaf_message(self.messages.join("\n"))
     }
 }
