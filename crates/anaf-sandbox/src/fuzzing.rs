@@ -71,3 +71,51 @@ pub fn validation_report(messages: &[String]) -> Vec<u8> {
 pub fn waf_page(support_id: &str) -> Vec<u8> {
     bytes_of(crate::envelopes::waf_page(support_id))
 }
+
+/// The sandbox's routes served in memory (no socket): any request a program could send, as
+/// the server's handlers read it.
+pub struct Routes {
+    router: axum::Router,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Routes")
+    }
+}
+
+impl Routes {
+    /// The routes of `sandbox` (its state, applications and identities).
+    pub fn new(sandbox: &crate::Sandbox) -> Routes {
+        Routes {
+            router: crate::router::build(sandbox.shared.clone()),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime"),
+        }
+    }
+
+    /// Sends one request; the answer's status and body. A content type that cannot be a
+    /// header is left out.
+    pub fn send(&self, method: &str, path_and_query: &str, content_type: &[u8], body: Vec<u8>) -> (u16, Vec<u8>) {
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::builder().method(method).uri(path_and_query);
+        if let Ok(value) = axum::http::HeaderValue::from_bytes(content_type) {
+            request = request.header(axum::http::header::CONTENT_TYPE, value);
+        }
+        let Ok(request) = request.body(axum::body::Body::from(body)) else {
+            return (0, Vec::new());
+        };
+        self.runtime.block_on(async {
+            let response = self.router.clone().oneshot(request).await.expect("infallible");
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
+            (status, body)
+        })
+    }
+}

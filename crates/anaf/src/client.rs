@@ -269,6 +269,13 @@ impl ClientBuilder {
         if let Some(app) = &self.application {
             app.check()?;
         }
+        // reqwest would refuse it later as an internal failure; it is the caller's text.
+        if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
+            return Err(Error::invalid_input(
+                "user_agent",
+                "the user agent must be printable text, without line breaks or control characters",
+            ));
+        }
         let plain_http = self.endpoints.uses_plain_http();
         if self.proxy.is_some() && plain_http {
             // Plain HTTP is allowed to loopback only; a proxy would carry tokens in clear.

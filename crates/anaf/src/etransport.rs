@@ -185,8 +185,8 @@ pub struct ETransport {
     pub(crate) client: Client,
 }
 
-fn json(body: &Bytes, what: &str) -> Result<Value, Error> {
-    serde_json::from_slice(body).map_err(|_| Error::unexpected(200, what, body))
+fn json(status: u16, body: &[u8], what: &str) -> Result<Value, Error> {
+    serde_json::from_slice(body).map_err(|_| Error::unexpected(status, what, body))
 }
 
 /// The `Errors` array of an e-Transport answer, as texts.
@@ -207,6 +207,116 @@ fn string(value: &Value, key: &str) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+// The answers are read by plain functions of the status and body (not inside the calls) so
+// the fuzz targets reach the same code (`crate::fuzzing`).
+
+/// The answer to an upload. Only an explicit refusal proves ANAF did not take the declaration:
+/// anything else unreadable leaves the outcome unknown.
+pub(crate) fn receipt(status: u16, body: &[u8]) -> Result<TransportReceipt, Error> {
+    let answer = json(status, body, "e-Transport upload answer").map_err(Error::with_outcome_unknown)?;
+    if let Some(text) = errors(&answer).first() {
+        return Err(from_anaf_text(text, status));
+    }
+    let upload_id = answer
+        .get("index_incarcare")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+    let Some(upload_id) = upload_id else {
+        return Err(
+            Error::unexpected(status, "e-Transport upload answer without index_incarcare", body).with_outcome_unknown(),
+        );
+    };
+    let raw_uit = string(&answer, "UIT").unwrap_or_default();
+    Ok(TransportReceipt {
+        upload_id,
+        uit: Uit::parse(&raw_uit).ok(),
+        raw_uit,
+        reference: string(&answer, "ref_declarant").unwrap_or_default(),
+        trace_id: string(&answer, "trace_id"),
+        warning: string(&answer, "atentie"),
+        response_time: string(&answer, "dateResponse").unwrap_or_default(),
+    })
+}
+
+/// The answer of `stareMesaj`.
+pub(crate) fn state(status: u16, body: &[u8]) -> Result<TransportState, Error> {
+    let answer = json(status, body, "e-Transport state answer")?;
+    let errors = errors(&answer);
+    match answer.get("stare").and_then(Value::as_str).map(str::trim) {
+        Some("ok") => Ok(TransportState::Ok),
+        Some("in prelucrare") => Ok(TransportState::InProgress),
+        Some("XML cu erori nepreluat de sistem") => Ok(TransportState::RejectedXml),
+        Some("nok") => Ok(TransportState::Nok { errors }),
+        _ => Err(match errors.first() {
+            Some(text) => from_anaf_text(text, status),
+            None => Error::unexpected(status, "e-Transport state answer", body),
+        }),
+    }
+}
+
+/// The answer of `lista`: the records, none when ANAF says there are none.
+pub(crate) fn records(status: u16, body: &[u8]) -> Result<Vec<TransportRecord>, Error> {
+    let answer = json(status, body, "e-Transport list answer")?;
+    if let Some(text) = errors(&answer).first() {
+        if text.starts_with("Nu exista mesaje") {
+            return Ok(Vec::new());
+        }
+        let error = from_anaf_text(text, status);
+        // The e-Transport list budget counts per user, not per CIF.
+        return Err(if error.kind() == ErrorKind::DailyLimit {
+            error.with_limit_scope(LimitScope::User)
+        } else {
+            error
+        });
+    }
+    let records = match answer.get("mesaje") {
+        Some(Value::Array(records)) => records.as_slice(),
+        _ => &[],
+    };
+    records
+        .iter()
+        .map(|raw| {
+            let upload_id = string(raw, "id_incarcare")
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| {
+                    Error::unexpected(status, "an e-Transport record without a numeric id_incarcare", body)
+                })?;
+            Ok(TransportRecord {
+                upload_id,
+                uit: string(raw, "uit"),
+                declarant_cif: string(raw, "cod_decl").unwrap_or_default(),
+                reference: string(raw, "ref_decl"),
+                kind: string(raw, "tip"),
+                state: string(raw, "stare"),
+                operation: string(raw, "tip_op"),
+                created_at: string(raw, "data_creare").and_then(|s| crate::efactura::bucharest_time(&s)),
+                vehicle: string(raw, "nr_veh"),
+                messages: raw
+                    .get("mesaje")
+                    .and_then(Value::as_array)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|e| e.get("mesaj").and_then(Value::as_str).map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                raw: raw.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The answer of `info`: ANAF's records, none when ANAF says there is no information.
+pub(crate) fn info_records(status: u16, body: &[u8]) -> Result<Vec<Value>, Error> {
+    match json(status, body, "e-Transport info answer")? {
+        Value::Array(records) => Ok(records),
+        other => match other.get("error").and_then(Value::as_str) {
+            Some(text) if text.starts_with("Nu exista informatii") => Ok(Vec::new()),
+            Some(text) => Err(from_anaf_text(text, status)),
+            None => Err(Error::unexpected(status, "e-Transport info answer", body)),
+        },
     }
 }
 
@@ -232,50 +342,15 @@ impl ETransport {
             .send(Call::post("etransport.upload", url, xml.into(), "application/xml").once())
             .await?
             .check()?;
-        // Only an explicit refusal proves ANAF did not take the declaration.
-        let answer = json(&reply.body, "e-Transport upload answer").map_err(Error::with_outcome_unknown)?;
-        if let Some(text) = errors(&answer).first() {
-            return Err(from_anaf_text(text, reply.status));
-        }
-        let upload_id = answer
-            .get("index_incarcare")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
-        let Some(upload_id) = upload_id else {
-            return Err(Error::unexpected(
-                reply.status,
-                "e-Transport upload answer without index_incarcare",
-                &reply.body,
-            )
-            .with_outcome_unknown());
-        };
-        crate::cancel::note_upload_accepted(upload_id);
-        let raw_uit = string(&answer, "UIT").unwrap_or_default();
-        Ok(TransportReceipt {
-            upload_id,
-            uit: Uit::parse(&raw_uit).ok(),
-            raw_uit,
-            reference: string(&answer, "ref_declarant").unwrap_or_default(),
-            trace_id: string(&answer, "trace_id"),
-            warning: string(&answer, "atentie"),
-            response_time: string(&answer, "dateResponse").unwrap_or_default(),
-        })
+        let receipt = receipt(reply.status, &reply.body)?;
+        crate::cancel::note_upload_accepted(receipt.upload_id);
+        Ok(receipt)
     }
 
     pub async fn status(&self, upload_id: u64) -> Result<TransportState, Error> {
         let url = self.url(&format!("stareMesaj/{upload_id}"));
         let reply = self.client.send(Call::get("etransport.status", url)).await?.check()?;
-        let answer = json(&reply.body, "e-Transport state answer")?;
-        let errors = errors(&answer);
-        match answer.get("stare").and_then(Value::as_str).map(str::trim) {
-            Some("ok") => Ok(TransportState::Ok),
-            Some("in prelucrare") => Ok(TransportState::InProgress),
-            Some("XML cu erori nepreluat de sistem") => Ok(TransportState::RejectedXml),
-            Some("nok") => Ok(TransportState::Nok { errors }),
-            _ => Err(match errors.first() {
-                Some(text) => from_anaf_text(text, reply.status),
-                None => Error::unexpected(reply.status, "e-Transport state answer", &reply.body),
-            }),
-        }
+        state(reply.status, &reply.body)
     }
 
     /// Declarations of the last `days` (1 to 60) for `cif`. Empty when there are none.
@@ -289,59 +364,7 @@ impl ETransport {
         }
         let url = self.url(&format!("lista/{days}/{}", cif.as_str()));
         let reply = self.client.send(Call::get("etransport.list", url)).await?.check()?;
-        let answer = json(&reply.body, "e-Transport list answer")?;
-        if let Some(text) = errors(&answer).first() {
-            if text.starts_with("Nu exista mesaje") {
-                return Ok(Vec::new());
-            }
-            let error = from_anaf_text(text, reply.status);
-            // The e-Transport list budget counts per user, not per CIF.
-            return Err(if error.kind() == ErrorKind::DailyLimit {
-                error.with_limit_scope(LimitScope::User)
-            } else {
-                error
-            });
-        }
-        let records = answer
-            .get("mesaje")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        records
-            .into_iter()
-            .map(|raw| {
-                let upload_id = string(&raw, "id_incarcare")
-                    .and_then(|v| v.trim().parse().ok())
-                    .ok_or_else(|| {
-                        Error::unexpected(
-                            reply.status,
-                            "an e-Transport record without a numeric id_incarcare",
-                            &reply.body,
-                        )
-                    })?;
-                Ok(TransportRecord {
-                    upload_id,
-                    uit: string(&raw, "uit"),
-                    declarant_cif: string(&raw, "cod_decl").unwrap_or_default(),
-                    reference: string(&raw, "ref_decl"),
-                    kind: string(&raw, "tip"),
-                    state: string(&raw, "stare"),
-                    operation: string(&raw, "tip_op"),
-                    created_at: string(&raw, "data_creare").and_then(|s| crate::efactura::bucharest_time(&s)),
-                    vehicle: string(&raw, "nr_veh"),
-                    messages: raw
-                        .get("mesaje")
-                        .and_then(Value::as_array)
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(|e| e.get("mesaj").and_then(Value::as_str).map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    raw,
-                })
-            })
-            .collect()
+        records(reply.status, &reply.body)
     }
 
     /// Transports organised by `operator_cif` (`info`), optionally narrowed to a declarant,
@@ -363,14 +386,7 @@ impl ETransport {
             }
         }
         let reply = self.client.send(Call::get("etransport.info", url)).await?.check()?;
-        match json(&reply.body, "e-Transport info answer")? {
-            Value::Array(records) => Ok(records),
-            other => match other.get("error").and_then(Value::as_str) {
-                Some(text) if text.starts_with("Nu exista informatii") => Ok(Vec::new()),
-                Some(text) => Err(from_anaf_text(text, reply.status)),
-                None => Err(Error::unexpected(reply.status, "e-Transport info answer", &reply.body)),
-            },
-        }
+        info_records(reply.status, &reply.body)
     }
 }
 

@@ -164,7 +164,7 @@ impl Client {
     }
 }
 
-fn token_set(response: &oauth2::basic::BasicTokenResponse, previous_refresh: Option<&Secret>) -> TokenSet {
+pub(crate) fn token_set(response: &oauth2::basic::BasicTokenResponse, previous_refresh: Option<&Secret>) -> TokenSet {
     let access = Secret::new(response.access_token().secret().clone());
     // ANAF always sends a refresh token; should one ever be missing, keep the one we have.
     let refresh = response
@@ -187,25 +187,7 @@ fn oauth_error(error: RequestTokenError<Error, BasicErrorResponse>, seen: &Mutex
     match error {
         RequestTokenError::ServerResponse(response) => server_error(&response, seen.status.unwrap_or(400)),
         RequestTokenError::Request(e) => e,
-        RequestTokenError::Parse(_, _) => match seen.status {
-            Some(status) if !(200..=299).contains(&status) => Error::new(
-                ErrorKind::UnexpectedResponse,
-                "the token endpoint failed without an OAuth error",
-            )
-            .with_status(status)
-            .with_anaf_message(seen.excerpt.unwrap_or_default()),
-            status => {
-                let mut error = Error::new(
-                    ErrorKind::UnexpectedResponse,
-                    "the token endpoint answered something that is not a token response",
-                );
-                if let Some(status) = status {
-                    error = error.with_status(status);
-                }
-                // ANAF processed the request: a refresh may have rotated the tokens.
-                error.with_delivery_unknown()
-            }
-        },
+        RequestTokenError::Parse(_, _) => unparsable_token_answer(seen.status, seen.excerpt),
         RequestTokenError::Other(text) => {
             let error = Error::new(
                 ErrorKind::UnexpectedResponse,
@@ -219,7 +201,31 @@ fn oauth_error(error: RequestTokenError<Error, BasicErrorResponse>, seen: &Mutex
     }
 }
 
-fn server_error(response: &BasicErrorResponse, status: u16) -> Error {
+/// A token endpoint answer that is neither tokens nor an OAuth error. The body is quoted only
+/// when the status says it failed (`excerpt`): a successful body could hold tokens.
+pub(crate) fn unparsable_token_answer(status: Option<u16>, excerpt: Option<String>) -> Error {
+    match status {
+        Some(status) if !(200..=299).contains(&status) => Error::new(
+            ErrorKind::UnexpectedResponse,
+            "the token endpoint failed without an OAuth error",
+        )
+        .with_status(status)
+        .with_anaf_message(excerpt.unwrap_or_default()),
+        status => {
+            let mut error = Error::new(
+                ErrorKind::UnexpectedResponse,
+                "the token endpoint answered something that is not a token response",
+            );
+            if let Some(status) = status {
+                error = error.with_status(status);
+            }
+            // ANAF processed the request: a refresh may have rotated the tokens.
+            error.with_delivery_unknown()
+        }
+    }
+}
+
+pub(crate) fn server_error(response: &BasicErrorResponse, status: u16) -> Error {
     let code = response.error().as_ref().to_owned();
     let description = response.error_description().cloned().unwrap_or_default();
     let hint = match code.as_str() {

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::cif::Cif;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
-use crate::transport::Call;
+use crate::transport::{Call, Reply};
 
 /// ANAF's batch size for both registries.
 pub const BATCH_SIZE: usize = 100;
@@ -294,10 +294,47 @@ fn today_in_romania() -> NaiveDate {
         .date_naive()
 }
 
-/// `found` and `notFound` of one answer.
-struct Batch {
-    found: Vec<Value>,
-    not_found: Vec<String>,
+/// One answer of the VAT registry (`found`, `notFound`), read as a plain function of the
+/// status and body, as the fuzz targets call it (`crate::fuzzing`).
+pub(crate) fn taxpayers(status: u16, body: &[u8]) -> Result<TaxpayerLookup, Error> {
+    let (found, not_found) = found_and_not_found(status, body)?;
+    Ok(TaxpayerLookup {
+        found: found.into_iter().map(taxpayer).collect(),
+        not_found,
+    })
+}
+
+/// One answer of the RO e-Factura register.
+pub(crate) fn register_entries(status: u16, body: &[u8]) -> Result<RegisterLookup, Error> {
+    let (found, not_found) = found_and_not_found(status, body)?;
+    Ok(RegisterLookup {
+        found: found.into_iter().map(register_entry).collect(),
+        not_found,
+    })
+}
+
+fn found_and_not_found(status: u16, body: &[u8]) -> Result<(Vec<Value>, Vec<String>), Error> {
+    let answer: Value = serde_json::from_slice(body)
+        .map_err(|_| Error::unexpected(status, "the registry's answer is not JSON", body))?;
+    let (Some(found), Some(not_found)) = (
+        answer.get("found").and_then(Value::as_array),
+        answer.get("notFound").and_then(Value::as_array),
+    ) else {
+        return Err(match answer.get("message").and_then(Value::as_str) {
+            Some(text) => Error::new(ErrorKind::UnexpectedResponse, "the registry refused the query")
+                .with_status(status)
+                .with_anaf_message(text),
+            None => Error::unexpected(status, "the registry's answer has no found/notFound", body),
+        });
+    };
+    let not_found = not_found
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.trim().to_owned(),
+            other => other.to_string(),
+        })
+        .collect();
+    Ok((found.clone(), not_found))
 }
 
 impl Public {
@@ -311,10 +348,11 @@ impl Public {
     {
         let mut lookup = TaxpayerLookup::default();
         for batch in checked_cifs(cifs)?.chunks(BATCH_SIZE) {
-            let answer = self
+            let reply = self
                 .query("api/PlatitorTvaRest/v9/tva", "public.vat_registry", batch, date)
                 .await?;
-            lookup.found.extend(answer.found.into_iter().map(taxpayer));
+            let answer = taxpayers(reply.status, &reply.body)?;
+            lookup.found.extend(answer.found);
             lookup.not_found.extend(answer.not_found);
         }
         Ok(lookup)
@@ -333,7 +371,7 @@ impl Public {
     {
         let mut lookup = RegisterLookup::default();
         for batch in checked_cifs(cifs)?.chunks(BATCH_SIZE) {
-            let answer = self
+            let reply = self
                 .query(
                     "api/registruroefactura/v1/interogare",
                     "public.efactura_register",
@@ -341,7 +379,8 @@ impl Public {
                     date,
                 )
                 .await?;
-            lookup.found.extend(answer.found.into_iter().map(register_entry));
+            let answer = register_entries(reply.status, &reply.body)?;
+            lookup.found.extend(answer.found);
             lookup.not_found.extend(answer.not_found);
         }
         Ok(lookup)
@@ -353,7 +392,7 @@ impl Public {
         operation: &'static str,
         cifs: &[Cif],
         date: Option<NaiveDate>,
-    ) -> Result<Batch, Error> {
+    ) -> Result<Reply, Error> {
         let day = date.unwrap_or_else(today_in_romania).format("%Y-%m-%d").to_string();
         let body: Vec<Value> = cifs
             .iter()
@@ -373,34 +412,11 @@ impl Public {
             .await?;
         // The e-Factura register answers 404 when it knows none of the CIFs, with the usual
         // body: that is a result, not a missing endpoint.
-        let reply = if reply.status == 404 && reply.body.starts_with(b"{\"found\"") {
-            reply
+        if reply.status == 404 && reply.body.starts_with(b"{\"found\"") {
+            Ok(reply)
         } else {
-            reply.check()?
-        };
-        let answer: Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| Error::unexpected(reply.status, "the registry's answer is not JSON", &reply.body))?;
-        let (Some(found), Some(not_found)) = (
-            answer.get("found").and_then(Value::as_array),
-            answer.get("notFound").and_then(Value::as_array),
-        ) else {
-            return Err(match answer.get("message").and_then(Value::as_str) {
-                Some(text) => Error::new(ErrorKind::UnexpectedResponse, "the registry refused the query")
-                    .with_status(reply.status)
-                    .with_anaf_message(text),
-                None => Error::unexpected(reply.status, "the registry's answer has no found/notFound", &reply.body),
-            });
-        };
-        Ok(Batch {
-            found: found.clone(),
-            not_found: not_found
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => s.trim().to_owned(),
-                    other => other.to_string(),
-                })
-                .collect(),
-        })
+            reply.check()
+        }
     }
 }
 

@@ -62,6 +62,24 @@ async fn durations_beyond_the_calendar_do_not_panic() {
     assert_eq!(refreshes(&sandbox), 1);
 }
 
+/// Found by the c_abi fuzz target: a control character in the user agent made the HTTP
+/// client fail to build, reported as an internal error.
+#[test]
+fn a_user_agent_that_cannot_be_a_header_is_refused_as_input() {
+    for bad in ["*\u{2}", "line\nbreak", "cr\r", "nul\0"] {
+        let error = anaf::Client::builder().user_agent(bad).build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{bad:?}: {error}");
+        assert_eq!(error.field(), Some("user_agent"));
+    }
+    for good in [
+        "Contabil 2026/1.0 (Windows)",
+        "Facturare \u{219}i contabilitate",
+        "tab\tok",
+    ] {
+        anaf::Client::builder().user_agent(good).build().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn dates_at_the_ends_of_the_calendar_do_not_panic() {
     let sandbox = sandbox();
