@@ -199,6 +199,8 @@ impl ClientBuilder {
         self
     }
 
+    /// The User-Agent header (default `anaf/VERSION`). `build` refuses one with a line break
+    /// or another control character.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
