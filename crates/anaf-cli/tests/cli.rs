@@ -504,6 +504,71 @@ fn upload_wait_status_download_extract_pdf_open_verify() {
 }
 
 #[test]
+fn upload_flags_reach_anaf_and_several_files_are_sent_in_order() {
+    let world = World::instant().logged_in();
+    let (first, second) = (world.invoice("CLI-F1"), world.invoice("CLI-F2"));
+    let (exit, sent) = world.json(&[
+        "efactura",
+        "upload",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--cif",
+        SELLER,
+        "--extern",
+        "--self-billed",
+    ]);
+    assert_eq!(exit, 0, "{sent}");
+    assert_eq!(sent["uploads"].as_array().map(Vec::len), Some(2), "{sent}");
+    let b2c = world.invoice("CLI-F3");
+    let (exit, sent) = world.json(&["efactura", "upload", b2c.to_str().unwrap(), "--cif", SELLER, "--b2c"]);
+    assert_eq!(exit, 0, "{sent}");
+    // ANAF takes `executare` only from a CIF in its register of enforcement bodies, which the
+    // seller is not: its refusal shows the flag arrived.
+    let enforcement = world.invoice("CLI-F4");
+    let (exit, refused) = world.json(&[
+        "efactura",
+        "upload",
+        enforcement.to_str().unwrap(),
+        "--cif",
+        SELLER,
+        "--enforcement",
+    ]);
+    assert_eq!(exit, 3, "{refused}");
+    let error = &refused["uploads"][0]["error"];
+    assert_eq!(error["field"], "executare", "{refused}");
+    assert!(
+        error["anaf_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("executari silite")
+    );
+
+    let uploads = world.sandbox.uploads(Some(SELLER));
+    let numbers: Vec<_> = uploads.iter().map(|u| u.document_number.as_deref()).collect();
+    assert_eq!(numbers, [Some("CLI-F1"), Some("CLI-F2"), Some("CLI-F3")]);
+    assert_eq!(uploads.iter().map(|u| u.b2c).collect::<Vec<_>>(), [false, false, true]);
+    let paths: Vec<String> = world
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/FCTEL/rest/upload"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths.len(), 4, "{paths:?}");
+    for path in &paths[..2] {
+        for flag in ["standard=UBL", "extern=DA", "autofactura=DA"] {
+            assert!(path.contains(flag), "{flag} in {path}");
+        }
+    }
+    assert!(
+        paths[2].contains("/uploadb2c?") && !paths[2].contains("extern"),
+        "{}",
+        paths[2]
+    );
+    assert!(paths[3].contains("executare=DA"), "{}", paths[3]);
+}
+
+#[test]
 fn validate_and_pdf_before_sending() {
     let world = World::instant().logged_in();
     let invoice = world.invoice("CLI-PDF");
