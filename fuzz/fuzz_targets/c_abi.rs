@@ -5,12 +5,13 @@
 //!
 //! Asserted for every call: it returns `ANAF_OK` with its out-params written and no error, or
 //! the error's own status with a readable error (UTF-8 code, message and JSON); never a panic
-//! (libFuzzer aborts on one even when the export's guard catches it), never `ANAF_INTERNAL`;
+//! (libFuzzer aborts on one even when the export's guard catches it), never `ANAF_INTERNAL`
+//! (but for saved tokens the core cannot read, its documented kind);
 //! text that is not UTF-8, or NULL, is `ANAF_INVALID_INPUT`; a result's JSON parses; a CIF
 //! that validates is digits only and validates again; tokens set are the tokens read back.
 #![no_main]
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -89,6 +90,9 @@ struct Input {
     /// Whether to make a client of the options: it loads the system's root certificates each
     /// time (a few milliseconds), so the calls below use one client made once.
     build_client: bool,
+    /// Tokens a host's store hands back (what its database or file holds), read by a client
+    /// made for it, and the name the store is shared under.
+    saved_tokens: Option<(Text, Text)>,
     client: Vec<ClientCall>,
     sandbox: Vec<SandboxCall>,
 }
@@ -355,6 +359,84 @@ fn client_call(client: *const anaf_client, call: &ClientCall) {
     }
 }
 
+/// What the host's load callback hands to the library, and what `anaf_token_sink_set` said.
+struct SavedTokens {
+    json: Option<CString>,
+    sink_status: Option<anaf_status>,
+}
+
+unsafe extern "C" fn load_saved(user_data: *mut c_void, sink: *mut anaf_token_sink) -> i32 {
+    // SAFETY: `user_data` is the `SavedTokens` of the running call, alive until it ends.
+    let saved = unsafe { &mut *user_data.cast::<SavedTokens>() };
+    let mut error = ptr::null_mut();
+    // SAFETY: the sink of this load, a NUL-terminated string or NULL.
+    let status = unsafe { anaf_token_sink_set(sink, ptr_of(&saved.json), &mut error) };
+    check(status, error, unreadable(&saved.json));
+    saved.sink_status = Some(status);
+    0
+}
+
+unsafe extern "C" fn save_nowhere(_: *mut c_void, _: *const c_char) -> i32 {
+    0
+}
+
+/// A client over a host's token store whose saved tokens are `json`: they load as tokens, or
+/// the call says they cannot be read (`ANAF_INTERNAL` is the documented kind for a store
+/// that holds something else than tokens), never a panic.
+fn saved_tokens(json: &Text, sharing_key: &Text) {
+    let mut saved = SavedTokens {
+        json: json.to_c(),
+        sink_status: None,
+    };
+    let key = sharing_key.to_c();
+    // SAFETY: valid callbacks and out-params; `saved` outlives the client (freed below, and
+    // the store's release is NULL); every handle is freed once.
+    unsafe {
+        let mut store = ptr::null_mut();
+        let user_data = (&raw mut saved).cast::<c_void>();
+        let status = anaf_token_store_new(
+            Some(load_saved),
+            Some(save_nowhere),
+            None,
+            user_data,
+            &mut store,
+            ptr::null_mut(),
+        );
+        assert_eq!(status, ANAF_OK);
+        let mut error = ptr::null_mut();
+        let status = anaf_token_store_set_sharing_key(store, ptr_of(&key), &mut error);
+        check(status, error, unreadable_if_given(&key));
+        let options = anaf_options_new();
+        assert_eq!(anaf_options_set_token_store(options, store, ptr::null_mut()), ANAF_OK);
+        anaf_token_store_free(store);
+        let mut client = ptr::null_mut();
+        assert_eq!(anaf_client_new(options, &mut client, ptr::null_mut()), ANAF_OK);
+        anaf_options_free(options);
+        let mut result = ptr::null_mut();
+        let mut error = ptr::null_mut();
+        let status = anaf_oauth_token_status(client, &mut result, &mut error);
+        let readable = match saved.sink_status {
+            Some(ANAF_OK) => saved
+                .json
+                .as_ref()
+                .and_then(|j| j.to_str().ok())
+                .is_some_and(|j| anaf::TokenSet::from_json(j).is_ok()),
+            // Nothing handed over: no tokens, which is not an error.
+            _ => true,
+        };
+        if status == ANAF_OK {
+            assert!(readable, "tokens the core cannot read were taken");
+            take_result(result);
+        } else {
+            assert!(!readable, "readable saved tokens refused");
+            assert_eq!(status, ANAF_INTERNAL);
+            assert!(!read(anaf_error_message(error)).is_empty());
+            anaf_error_free(error);
+        }
+        anaf_client_free(client);
+    }
+}
+
 fn sandbox_call(sandbox: *const anaf_sandbox, call: &SandboxCall) {
     let mut out = ptr::null_mut();
     let mut error = ptr::null_mut();
@@ -473,6 +555,10 @@ fuzz_target!(init: trust_one_system_certificate(), |input: Input| {
     }
     // SAFETY: made above, freed once.
     unsafe { anaf_options_free(options) };
+
+    if let Some((json, sharing_key)) = &input.saved_tokens {
+        saved_tokens(json, sharing_key);
+    }
 
     if !input.client.is_empty() {
         let client = client();
