@@ -280,6 +280,15 @@ static void test_misuse(void) {
                      ANAF_INVALID_INPUT);
     CHECK(strcmp(anaf_error_field(e), "environment") == 0);
     anaf_error_free(e);
+    /* A user agent that cannot be an HTTP header is the host's input, refused by client_new. */
+    anaf_options *agent = anaf_options_new();
+    ok("user agent", anaf_options_set_user_agent(agent, "Contabil\x01", &err));
+    anaf_client *agent_client = NULL;
+    e = expect_error("user agent", anaf_client_new(agent, &agent_client, &err), ANAF_INVALID_INPUT);
+    CHECK(agent_client == NULL);
+    CHECK(strcmp(anaf_error_field(e), "user_agent") == 0);
+    anaf_error_free(e);
+    anaf_options_free(agent);
     e = expect_error("filter", anaf_efactura_list_messages(client, SELLER, 1, "everything", &result, &err),
                      ANAF_INVALID_INPUT);
     CHECK(strcmp(anaf_error_field(e), "filter") == 0);

@@ -611,7 +611,8 @@ anaf_status anaf_options_set_timeouts(anaf_options *options,
                                       anaf_error **out_error);
 
 /**
- * The User-Agent header (default `anaf/VERSION`).
+ * The User-Agent header (default `anaf/VERSION`). `anaf_client_new` refuses one with a line
+ * break or another control character (ANAF_INVALID_INPUT, field "user_agent").
  */
 anaf_status anaf_options_set_user_agent(anaf_options *options,
                                         const char *user_agent,

@@ -218,7 +218,8 @@ pub unsafe extern "C" fn anaf_options_set_timeouts(
     })
 }
 
-/// The User-Agent header (default `anaf/VERSION`).
+/// The User-Agent header (default `anaf/VERSION`). `anaf_client_new` refuses one with a line
+/// break or another control character (ANAF_INVALID_INPUT, field "user_agent").
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_options_set_user_agent(
     options: *mut anaf_options,
