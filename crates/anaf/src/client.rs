@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::{Application, Endpoints, Environment, no_application};
 use crate::error::Error;
+use crate::quota::{DailyLimits, QuotaLedger, QuotaUsage};
 use crate::secret::Secret;
 use crate::tokens::{
     Access, AsyncTokenStore, Hooks, MemoryTokenStore, Renewal, StoreRef, TokenEvent, TokenHook, TokenManager, TokenSet,
@@ -48,6 +49,8 @@ pub(crate) struct Inner {
     pub refresh_margin: Duration,
     pub status_poll_budget: u32,
     pub max_response_bytes: usize,
+    pub ledger: Option<Arc<dyn QuotaLedger>>,
+    pub daily_limits: DailyLimits,
 }
 
 /// The connection pool and the process it belongs to. After `fork()` the child inherits the
@@ -86,6 +89,8 @@ pub struct ClientBuilder {
     hooks: Vec<TokenHook>,
     status_poll_budget: u32,
     max_response_bytes: usize,
+    ledger: Option<Arc<dyn QuotaLedger>>,
+    daily_limits: DailyLimits,
 }
 
 #[derive(Clone)]
@@ -103,6 +108,8 @@ impl std::fmt::Debug for ClientBuilder {
             .field("requests_per_minute", &self.requests_per_minute)
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("quota_ledger", &self.ledger.is_some())
+            .field("daily_limits", &self.daily_limits)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +134,8 @@ impl Default for ClientBuilder {
             hooks: Vec::new(),
             status_poll_budget: 20,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            ledger: None,
+            daily_limits: DailyLimits::default(),
         }
     }
 }
@@ -266,6 +275,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Counts ANAF's daily limits in `ledger` and refuses a call that would break one (see
+    /// [`crate::quota`]). Clients (and, with a database ledger, processes and machines) that
+    /// share a ledger share the counts. No ledger by default.
+    pub fn quota_ledger(mut self, ledger: Arc<dyn QuotaLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The daily limits the quota ledger enforces (default: ANAF's less 5%).
+    pub fn daily_limits(mut self, limits: DailyLimits) -> Self {
+        self.daily_limits = limits;
+        self
+    }
+
     pub fn build(self) -> Result<Client, Error> {
         self.endpoints.check_transport_security()?;
         if let Some(app) = &self.application {
@@ -346,6 +369,8 @@ impl ClientBuilder {
                 refresh_margin: self.refresh_margin,
                 status_poll_budget: self.status_poll_budget,
                 max_response_bytes: self.max_response_bytes,
+                ledger: self.ledger,
+                daily_limits: self.daily_limits,
             }),
         })
     }
@@ -411,6 +436,15 @@ impl Client {
             pool.pid = pid;
         }
         Ok(pool.client.clone())
+    }
+
+    /// Today's use of ANAF's daily limits as the quota ledger counts them (every counter and
+    /// key used today, with what is left and when it resets); empty without a ledger.
+    pub async fn quota_usage(&self) -> Result<Vec<QuotaUsage>, Error> {
+        match &self.inner.ledger {
+            Some(ledger) => crate::quota::usage(&**ledger, &self.inner.daily_limits, chrono::Utc::now()).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// ANAF's TestOauth service: any valid token reaches it. Returns its text (`Hello, {name}`

@@ -290,6 +290,16 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_limit(mut self, limit: u32) -> Error {
+        self.inner.limit = Some(limit);
+        self
+    }
+
+    pub(crate) fn with_cif(mut self, cif: &str) -> Error {
+        self.inner.cif = Some(cif.to_owned());
+        self
+    }
+
     pub(crate) fn with_limit_scope(mut self, scope: LimitScope) -> Error {
         self.inner.limit_scope = Some(scope);
         self
@@ -336,12 +346,14 @@ impl Error {
         self.inner.retry_after
     }
 
-    /// For [`ErrorKind::DailyLimit`]: the limit ANAF quoted.
+    /// For [`ErrorKind::DailyLimit`]: the limit ANAF quoted; for a quota ledger's
+    /// [`ErrorKind::QuotaExhausted`]: the ledger's limit.
     pub fn limit(&self) -> Option<u32> {
         self.inner.limit
     }
 
-    /// For [`ErrorKind::DailyLimit`]: what the limit counts.
+    /// For [`ErrorKind::DailyLimit`] and a quota ledger's [`ErrorKind::QuotaExhausted`]: what
+    /// the limit counts.
     pub fn limit_scope(&self) -> Option<LimitScope> {
         self.inner.limit_scope
     }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::cif::Cif;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, LimitScope, from_anaf_text};
+use crate::quota::Counter;
 use crate::transport::Call;
 
 /// A UIT (Unic Identificator de Transport): 14 characters from digits and capitals without
@@ -349,8 +350,8 @@ impl ETransport {
 
     pub async fn status(&self, upload_id: u64) -> Result<TransportState, Error> {
         let url = self.url(&format!("stareMesaj/{upload_id}"));
-        let reply = self.client.send(Call::get("etransport.status", url)).await?.check()?;
-        state(reply.status, &reply.body)
+        let call = Call::get("etransport.status", url).counted(Counter::TransportStatus, upload_id);
+        self.client.fetch(call, |reply| state(reply.status, &reply.body)).await
     }
 
     /// Declarations of the last `days` (1 to 60) for `cif`. Empty when there are none.
@@ -363,8 +364,11 @@ impl ETransport {
             ));
         }
         let url = self.url(&format!("lista/{days}/{}", cif.as_str()));
-        let reply = self.client.send(Call::get("etransport.list", url)).await?.check()?;
-        records(reply.status, &reply.body)
+        // ANAF counts this list per user: the ledger keeps one count for all its users.
+        let call = Call::get("etransport.list", url).counted(Counter::TransportList, "user");
+        self.client
+            .fetch(call, |reply| records(reply.status, &reply.body))
+            .await
     }
 
     /// Transports organised by `operator_cif` (`info`), optionally narrowed to a declarant,

@@ -20,7 +20,9 @@
 //!
 //! Cargo feature `desktop-login` (on by default): [`OAuth::login_interactive`] and its HTTPS
 //! loopback listener. Server programs can build with `default-features = false`. Feature
-//! `log-bridge`: `log_bridge`, the logs handed to a sink (what the bindings use).
+//! `log-bridge`: `log_bridge`, the logs handed to a sink (what the bindings use). Feature
+//! `state`: `state::Database`, durable state on SQLite or PostgreSQL, shared by processes and
+//! machines (today the [`quota`] ledger that keeps a program under ANAF's daily limits).
 
 /// `FromStr` for a code-like enum: its `code()`, or the other spelling `alias` gives (ANAF's
 /// own value, e.g. `UBL` for `Standard::Ubl`).
@@ -60,8 +62,11 @@ pub mod log_bridge;
 mod login;
 mod oauth;
 pub mod public;
+pub mod quota;
 pub mod runtime;
 mod secret;
+#[cfg(feature = "state")]
+pub mod state;
 mod tokens;
 mod transport;
 

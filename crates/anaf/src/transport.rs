@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
+use crate::quota::{Charge, Counter};
 
 /// When to try an idempotent call again (uploads are never retried). Build it from
 /// [`RetryPolicy::default`] or [`RetryPolicy::none`] and the setters.
@@ -134,6 +135,8 @@ pub(crate) struct Call {
     pub idempotency: Idempotency,
     pub body: Option<(Bytes, &'static str)>,
     pub multipart: Option<Box<dyn Fn() -> reqwest::multipart::Form + Send + Sync>>,
+    /// The daily limit this call counts against, if the client keeps a quota ledger.
+    pub charge: Option<Charge>,
 }
 
 impl Call {
@@ -146,6 +149,7 @@ impl Call {
             idempotency: Idempotency::Idempotent,
             body: None,
             multipart: None,
+            charge: None,
         }
     }
 
@@ -177,6 +181,12 @@ impl Call {
 
     pub fn public(mut self) -> Call {
         self.bearer = false;
+        self
+    }
+
+    /// Counts the call against a daily limit (see [`crate::quota`]).
+    pub fn counted(mut self, counter: Counter, key: impl ToString) -> Call {
+        self.charge = Some(Charge::new(counter, key));
         self
     }
 }
@@ -372,6 +382,42 @@ impl Client {
         .await
     }
 
+    /// Sends a call, checks the answer and reads it with `read`. When the answer is ANAF's
+    /// own daily limit, the quota ledger records that budget as spent for the day, so no
+    /// process sharing the ledger asks again before midnight.
+    pub(crate) async fn fetch<T>(&self, call: Call, read: impl FnOnce(Reply) -> Result<T, Error>) -> Result<T, Error> {
+        let charge = call.charge.clone();
+        let result = self.send(call).await.and_then(Reply::check).and_then(read);
+        if let (Err(error), Some(charge), Some(ledger)) = (&result, &charge, &self.inner.ledger)
+            && error.kind() == ErrorKind::DailyLimit
+        {
+            let day = crate::quota::bucharest_day(chrono::Utc::now());
+            let limit = self.inner.daily_limits.of(charge.counter);
+            if let Err(failure) = ledger.exhaust(day, charge, limit).await {
+                tracing::warn!(
+                    counter = charge.counter.code(),
+                    "the quota ledger could not record ANAF's daily limit: {failure}"
+                );
+            }
+        }
+        result
+    }
+
+    async fn charge_quota(&self, charge: &Charge) -> Result<(), Error> {
+        let Some(ledger) = &self.inner.ledger else {
+            return Ok(());
+        };
+        let now = chrono::Utc::now();
+        let limit = self.inner.daily_limits.of(charge.counter);
+        match ledger.charge(crate::quota::bucharest_day(now), charge, limit).await? {
+            Some(used) => {
+                tracing::trace!(counter = charge.counter.code(), used, limit, "quota charged");
+                Ok(())
+            }
+            None => Err(crate::quota::exhausted(charge, limit, now)),
+        }
+    }
+
     async fn send_with_policy(&self, call: &Call) -> Result<(Reply, u32), Error> {
         let policy = &self.inner.retry;
         let idempotent = call.idempotency == Idempotency::Idempotent;
@@ -396,6 +442,10 @@ impl Client {
             let mut request = http.request(call.method.clone(), call.url.clone());
             if let Some(token) = &token {
                 request = request.bearer_auth(token.expose());
+            }
+            // Charged per request, retries included: ANAF counts what reaches it.
+            if let Some(charge) = &call.charge {
+                self.charge_quota(charge).await?;
             }
             if let Some((body, content_type)) = &call.body {
                 request = request

@@ -24,7 +24,8 @@ pub(crate) use model::bucharest_time;
 use crate::cif::Cif;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, from_anaf_text};
-use crate::transport::Call;
+use crate::quota::Counter;
+use crate::transport::{Call, Reply};
 
 /// ANAF's page size for the paginated list.
 pub const PAGE_SIZE: u32 = 500;
@@ -292,12 +293,15 @@ impl EFactura {
                 }
             }
         }
-        let reply = self
+        let mut call = Call::post("efactura.upload", url, xml, "application/xml").once();
+        // ANAF limits RASP messages per company; invoice uploads are not limited.
+        if options.standard == Standard::Rasp {
+            call = call.counted(Counter::UploadRasp, cif.as_str());
+        }
+        let receipt = self
             .client
-            .send(Call::post("efactura.upload", url, xml, "application/xml").once())
-            .await?
-            .check()?;
-        let receipt = upload_receipt(reply.status, &reply.body)?;
+            .fetch(call, |reply| upload_receipt(reply.status, &reply.body))
+            .await?;
         crate::cancel::note_upload_accepted(receipt.upload_id);
         Ok(receipt)
     }
@@ -307,8 +311,10 @@ impl EFactura {
         let mut url = self.url("stareMesaj");
         url.query_pairs_mut()
             .append_pair("id_incarcare", &upload_id.to_string());
-        let reply = self.client.send(Call::get("efactura.status", url)).await?.check()?;
-        upload_state(reply.status, &reply.body)
+        let call = Call::get("efactura.status", url).counted(Counter::Status, upload_id);
+        self.client
+            .fetch(call, |reply| upload_state(reply.status, &reply.body))
+            .await
     }
 
     /// Uploads, then polls `status` with exponential backoff until the state is final, the
@@ -350,30 +356,8 @@ impl EFactura {
     pub async fn download(&self, download_id: u64) -> Result<Archive, Error> {
         let mut url = self.url("descarcare");
         url.query_pairs_mut().append_pair("id", &download_id.to_string());
-        let reply = self.client.send(Call::get("efactura.download", url)).await?.check()?;
-        if reply.body.starts_with(b"PK\x03\x04") || reply.body.starts_with(b"PK\x05\x06") {
-            // A broken archive from ANAF is ANAF's fault, not the caller's input.
-            return Archive::from_bytes(reply.body).map_err(|e| {
-                Error::new(
-                    ErrorKind::UnexpectedResponse,
-                    "ANAF sent an archive this client cannot open",
-                )
-                .with_status(200)
-                .with_source(e)
-            });
-        }
-        // Errors come as JSON `eroare` (sometimes labelled text/plain).
-        let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| v.get("eroare").and_then(|e| e.as_str()).map(str::to_owned));
-        Err(match text {
-            Some(text) => from_anaf_text(&text, reply.status),
-            None => Error::unexpected(
-                reply.status,
-                "download answer is neither a ZIP nor an error",
-                &reply.body,
-            ),
-        })
+        let call = Call::get("efactura.download", url).counted(Counter::Download, download_id);
+        self.client.fetch(call, download_answer).await
     }
 
     /// `listaMesajeFactura`: messages of the last `days` (1 to 60). Empty when there are none.
@@ -401,8 +385,8 @@ impl EFactura {
                 query.append_pair("filtru", filter.wire());
             }
         }
-        let reply = self.client.send(Call::get("efactura.list", url)).await?.check()?;
-        message_list(&reply.body)
+        let call = Call::get("efactura.list", url).counted(Counter::List, cif.as_str());
+        self.client.fetch(call, |reply| message_list(&reply.body)).await
     }
 
     /// `listaMesajePaginatieFactura`: one page (1-based) of messages created between `start`
@@ -431,8 +415,8 @@ impl EFactura {
                 query.append_pair("filtru", filter.wire());
             }
         }
-        let reply = self.client.send(Call::get("efactura.list_paged", url)).await?.check()?;
-        message_page(&reply.body, page)
+        let call = Call::get("efactura.list_paged", url).counted(Counter::ListPaged, cif.as_str());
+        self.client.fetch(call, |reply| message_page(&reply.body, page)).await
     }
 
     /// Every message between `start` and `end` (default: now), page after page. The window
@@ -776,6 +760,33 @@ fn anaf_request_time(text: &str) -> Option<DateTime<Utc>> {
         .from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// A `descarcare` answer: the ZIP, or ANAF's JSON `eroare` (sometimes labelled text/plain).
+fn download_answer(reply: Reply) -> Result<Archive, Error> {
+    if reply.body.starts_with(b"PK\x03\x04") || reply.body.starts_with(b"PK\x05\x06") {
+        // A broken archive from ANAF is ANAF's fault, not the caller's input.
+        return Archive::from_bytes(reply.body).map_err(|e| {
+            Error::new(
+                ErrorKind::UnexpectedResponse,
+                "ANAF sent an archive this client cannot open",
+            )
+            .with_status(200)
+            .with_source(e)
+        });
+    }
+    // Errors come as JSON `eroare` (sometimes labelled text/plain).
+    let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v.get("eroare").and_then(|e| e.as_str()).map(str::to_owned));
+    Err(match text {
+        Some(text) => from_anaf_text(&text, reply.status),
+        None => Error::unexpected(
+            reply.status,
+            "download answer is neither a ZIP nor an error",
+            &reply.body,
+        ),
+    })
 }
 
 #[cfg(test)]

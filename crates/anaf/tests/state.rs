@@ -1,0 +1,250 @@
+//! The state database (feature `state`) on both engines: SQLite always, PostgreSQL when
+//! `ANAF_TEST_POSTGRES` names a server (`scripts/postgres start`; `scripts/test-all` sets it
+//! and `ANAF_REQUIRE_POSTGRES=1`, so CI cannot skip it). Each test gets a database of its own.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use anaf::ErrorKind;
+use anaf::quota::{Charge, Counter, DailyLimits, QuotaLedger};
+use anaf::state::{Database, SCHEMA_VERSION};
+use chrono::NaiveDate;
+use common::*;
+use sqlx::{Connection, Executor};
+
+/// A fresh database on each engine: (engine name, URL). The temporary folder holds the
+/// SQLite file.
+async fn fresh_databases() -> (tempfile::TempDir, Vec<(&'static str, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![("sqlite", dir.path().join("state.db").to_str().unwrap().to_owned())];
+    match std::env::var("ANAF_TEST_POSTGRES") {
+        Ok(server) => {
+            let name = format!("anaf_test_{}", fastrand::u64(..));
+            let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            let (base, _) = server.rsplit_once('/').unwrap();
+            databases.push(("postgres", format!("{base}/{name}")));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("ANAF_REQUIRE_POSTGRES").is_err(),
+                "ANAF_REQUIRE_POSTGRES is set but ANAF_TEST_POSTGRES names no server"
+            );
+            eprintln!("note: ANAF_TEST_POSTGRES is not set; PostgreSQL is not tested");
+        }
+    }
+    (dir, databases)
+}
+
+fn day() -> NaiveDate {
+    "2026-12-02".parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_schema_is_made_once_by_processes_opening_together_and_a_newer_one_is_refused() {
+    let (_dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let opened = futures_util::future::join_all((0..4).map(|_| Database::open(&url))).await;
+        let database = opened
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{engine}: {e}"));
+        assert_eq!(database.schema_version().await.unwrap(), SCHEMA_VERSION, "{engine}");
+        let mut raw = sqlx::AnyConnection::connect(&sqlite_url(&url)).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM anaf_schema_version")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(applied, SCHEMA_VERSION, "{engine}: each migration applied once");
+        // Opening again changes nothing.
+        Database::open(&url).await.unwrap();
+        // A newer library wrote it: refused, not misread.
+        raw.execute("INSERT INTO anaf_schema_version (version, applied_at) VALUES (99, 'later')")
+            .await
+            .unwrap();
+        let error = Database::open(&url).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Internal, "{engine}");
+        assert!(error.to_string().contains("newer version"), "{engine}: {error}");
+        database.close().await;
+    }
+}
+
+/// sqlx's `Any` reads a plain path only as a `sqlite:` URL.
+fn sqlite_url(url: &str) -> String {
+    if url.starts_with("postgres") {
+        url.to_owned()
+    } else {
+        format!("sqlite://{url}")
+    }
+}
+
+#[tokio::test]
+async fn concurrent_charges_through_separate_pools_never_exceed_the_limit() {
+    sqlx::any::install_default_drivers();
+    let (_dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let pools = [Database::open(&url).await.unwrap(), Database::open(&url).await.unwrap()];
+        let charge = Charge {
+            counter: Counter::List,
+            key: "8000000000".into(),
+        };
+        let tasks = (0..8).map(|task| {
+            let database = pools[task % 2].clone();
+            let charge = charge.clone();
+            tokio::spawn(async move {
+                let mut granted = 0;
+                for _ in 0..40 {
+                    if database.charge(day(), &charge, 100).await.unwrap().is_some() {
+                        granted += 1;
+                    }
+                }
+                granted
+            })
+        });
+        let granted: u32 = futures_util::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        assert_eq!(granted, 100, "{engine}: 320 attempts, a budget of 100");
+        assert_eq!(
+            pools[0].counts(day()).await.unwrap(),
+            vec![(charge.clone(), 100)],
+            "{engine}"
+        );
+        // ANAF's limit answer spends a fresh budget; the next day starts from nothing.
+        let other = Charge {
+            counter: Counter::Download,
+            key: "42".into(),
+        };
+        pools[1].exhaust(day(), &other, 9).await.unwrap();
+        assert_eq!(pools[0].charge(day(), &other, 9).await.unwrap(), None, "{engine}");
+        let next = day().succ_opt().unwrap();
+        assert_eq!(pools[0].charge(next, &other, 9).await.unwrap(), Some(1), "{engine}");
+    }
+}
+
+const CHILD: &str = "child_process_lists_messages_until_the_ledger_says_no";
+
+/// Run as a child process by the test below (ignored in a normal run): lists messages until
+/// the shared ledger refuses, and prints how many calls it made.
+#[test]
+#[ignore = "a helper process for processes_sharing_a_database_never_exceed_a_daily_limit"]
+fn child_process_lists_messages_until_the_ledger_says_no() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"));
+    let database = anaf::runtime::block_on(Database::open(&var("ANAF_STATE"))).unwrap();
+    let app = anaf::Application::new(
+        var("ANAF_CLIENT_ID"),
+        var("ANAF_CLIENT_SECRET"),
+        var("ANAF_REDIRECT_URI"),
+    );
+    let client = anaf::Client::builder()
+        .base_url(&var("ANAF_BASE_URL"))
+        .unwrap()
+        .application(app)
+        .quota_ledger(Arc::new(database))
+        .daily_limits(DailyLimits::all(var("ANAF_LIMIT").parse().unwrap()))
+        .requests_per_minute(None)
+        .build_blocking()
+        .unwrap();
+    client.oauth().exchange_code(&var("ANAF_CODE")).unwrap();
+    let mut calls = 0;
+    loop {
+        match client.efactura().list_messages(CIF, 10, None) {
+            Ok(_) => calls += 1,
+            Err(error) if error.kind() == ErrorKind::QuotaExhausted => break,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    println!("calls={calls}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_sharing_a_database_never_exceed_a_daily_limit() {
+    let (_dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let sandbox = sandbox();
+        let app = sandbox.default_application();
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", CHILD, "--ignored", "--nocapture", "--test-threads=1"])
+                    .env("ANAF_STATE", &url)
+                    .env("ANAF_LIMIT", "25")
+                    .env("ANAF_BASE_URL", sandbox.base_url())
+                    .env("ANAF_CLIENT_ID", &app.client_id)
+                    .env("ANAF_CLIENT_SECRET", &app.client_secret)
+                    .env("ANAF_REDIRECT_URI", &app.redirect_uris[0])
+                    .env("ANAF_CODE", code(&sandbox))
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut calls = 0;
+        for child in children {
+            let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+                .await
+                .unwrap();
+            assert!(output.status.success(), "{engine}: a child process failed");
+            let text = String::from_utf8(output.stdout).unwrap();
+            let count = text.split("calls=").nth(1).unwrap().split_whitespace().next().unwrap();
+            calls += count.parse::<usize>().unwrap();
+        }
+        assert_eq!(calls, 25, "{engine}: three processes, one budget");
+        assert_eq!(requests_to(&sandbox, "efactura.list"), 25, "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_on_the_database_ledger_reports_the_budget_left() {
+    let (_dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let sandbox = sandbox();
+        let database = Arc::new(Database::open(&url).await.unwrap());
+        let client = logged_in_with(
+            &sandbox,
+            builder(&sandbox)
+                .quota_ledger(database)
+                .daily_limits(DailyLimits::all(2)),
+        )
+        .await;
+        for _ in 0..2 {
+            client.efactura().list_messages(CIF, 10, None).await.unwrap();
+        }
+        let error = client.efactura().list_messages(CIF, 10, None).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::QuotaExhausted, "{engine}");
+        let usage = client.quota_usage().await.unwrap();
+        assert_eq!(usage.len(), 1, "{engine}");
+        assert_eq!(
+            (usage[0].counter, usage[0].used, usage[0].remaining),
+            (Counter::List, 2, 0)
+        );
+        assert_eq!(usage[0].key, CIF);
+        // What a binding hands to its host: the core's JSON.
+        let json = serde_json::to_value(&usage[0]).unwrap();
+        assert_eq!(json["counter"], "list");
+        assert_eq!(json["scope"], "cif");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_database_location_is_a_clear_error() {
+    let error = Database::open("mysql://localhost/x").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert_eq!(error.field(), Some("database"));
+    let error = Database::open("").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    // A password in the URL never shows in the error.
+    let error = Database::open("postgres://anaf:s3cret-pw@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
+    assert!(!error.to_string().contains("s3cret-pw"), "{error}");
+    assert!(!format!("{error:?}").contains("s3cret-pw"));
+}
