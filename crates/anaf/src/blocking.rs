@@ -62,6 +62,10 @@ impl Client {
     pub fn hello(&self, name: &str) -> Result<String, Error> {
         block_on(self.inner.hello(name))
     }
+
+    pub fn quota_usage(&self) -> Result<Vec<crate::quota::QuotaUsage>, Error> {
+        block_on(self.inner.quota_usage())
+    }
 }
 
 impl crate::ClientBuilder {
@@ -133,6 +137,34 @@ pub struct EFactura {
 impl EFactura {
     pub fn upload(&self, xml: impl Into<Bytes>, cif: &str, options: UploadOptions) -> Result<UploadReceipt, Error> {
         block_on(self.inner.upload(xml, cif, options))
+    }
+
+    #[cfg(feature = "state")]
+    pub fn submit(
+        &self,
+        xml: impl Into<Bytes>,
+        cif: &str,
+        options: UploadOptions,
+    ) -> Result<crate::state::SubmissionRecord, Error> {
+        block_on(self.inner.submit(xml, cif, options))
+    }
+
+    #[cfg(feature = "state")]
+    pub fn resume_submissions(&self) -> Result<Vec<crate::state::SubmissionRecord>, Error> {
+        block_on(self.inner.resume_submissions())
+    }
+
+    #[cfg(feature = "state")]
+    pub fn submissions(
+        &self,
+        query: &crate::state::SubmissionQuery,
+    ) -> Result<Vec<crate::state::SubmissionRecord>, Error> {
+        block_on(self.inner.submissions(query))
+    }
+
+    #[cfg(feature = "state")]
+    pub fn submission(&self, key: &str) -> Result<Option<crate::state::SubmissionRecord>, Error> {
+        block_on(self.inner.submission(key))
     }
 
     pub fn status(&self, upload_id: u64) -> Result<UploadState, Error> {

@@ -51,6 +51,13 @@ pub(crate) struct Inner {
     pub max_response_bytes: usize,
     pub ledger: Option<Arc<dyn QuotaLedger>>,
     pub daily_limits: DailyLimits,
+    #[cfg(feature = "state")]
+    pub state: Option<crate::state::Database>,
+    /// How long a `sending` submission belongs to its process (then its outcome is unknown).
+    #[cfg(feature = "state")]
+    pub submission_lease: chrono::Duration,
+    #[cfg(feature = "state")]
+    pub resend_after: chrono::Duration,
 }
 
 /// The connection pool and the process it belongs to. After `fork()` the child inherits the
@@ -91,6 +98,10 @@ pub struct ClientBuilder {
     max_response_bytes: usize,
     ledger: Option<Arc<dyn QuotaLedger>>,
     daily_limits: DailyLimits,
+    #[cfg(feature = "state")]
+    state: Option<crate::state::Database>,
+    #[cfg(feature = "state")]
+    resend_after: Duration,
 }
 
 #[derive(Clone)]
@@ -136,6 +147,10 @@ impl Default for ClientBuilder {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             ledger: None,
             daily_limits: DailyLimits::default(),
+            #[cfg(feature = "state")]
+            state: None,
+            #[cfg(feature = "state")]
+            resend_after: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -289,6 +304,24 @@ impl ClientBuilder {
         self
     }
 
+    /// The state database (cargo feature `state`): the submission journal of
+    /// [`crate::efactura::EFactura::submit`], and the quota ledger unless
+    /// [`ClientBuilder::quota_ledger`] set another.
+    #[cfg(feature = "state")]
+    pub fn state(mut self, database: crate::state::Database) -> Self {
+        self.state = Some(database);
+        self
+    }
+
+    /// How long after an upload whose answer was lost `submit` keeps looking for it in
+    /// ANAF's message list before it sends it again (default 30 minutes: ANAF lists an
+    /// invoice only once it is processed).
+    #[cfg(feature = "state")]
+    pub fn resend_after(mut self, wait: Duration) -> Self {
+        self.resend_after = wait;
+        self
+    }
+
     pub fn build(self) -> Result<Client, Error> {
         self.endpoints.check_transport_security()?;
         if let Some(app) = &self.application {
@@ -369,8 +402,23 @@ impl ClientBuilder {
                 refresh_margin: self.refresh_margin,
                 status_poll_budget: self.status_poll_budget,
                 max_response_bytes: self.max_response_bytes,
+                #[cfg(feature = "state")]
+                ledger: self.ledger.or_else(|| {
+                    self.state
+                        .clone()
+                        .map(|database| Arc::new(database) as Arc<dyn QuotaLedger>)
+                }),
+                #[cfg(not(feature = "state"))]
                 ledger: self.ledger,
                 daily_limits: self.daily_limits,
+                #[cfg(feature = "state")]
+                state: self.state,
+                // Longer than any upload can last: past it the sender is presumed gone.
+                #[cfg(feature = "state")]
+                submission_lease: chrono::Duration::from_std(self.timeout.saturating_mul(2) + Duration::from_secs(5))
+                    .unwrap_or(chrono::Duration::hours(1)),
+                #[cfg(feature = "state")]
+                resend_after: chrono::Duration::from_std(self.resend_after).unwrap_or(chrono::Duration::days(1)),
             }),
         })
     }
@@ -436,6 +484,17 @@ impl Client {
             pool.pid = pid;
         }
         Ok(pool.client.clone())
+    }
+
+    /// The state database, or why there is none.
+    #[cfg(feature = "state")]
+    pub(crate) fn state_database(&self) -> Result<&crate::state::Database, Error> {
+        self.inner.state.as_ref().ok_or_else(|| {
+            Error::invalid_input(
+                "state",
+                "this needs a state database: build the client with ClientBuilder::state",
+            )
+        })
     }
 
     /// Today's use of ANAF's daily limits as the quota ledger counts them (every counter and

@@ -3,6 +3,8 @@
 //! and `ANAF_REQUIRE_POSTGRES=1`, so CI cannot skip it). Each test gets a database of its own.
 
 mod common;
+#[path = "common/databases.rs"]
+mod databases;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -12,34 +14,8 @@ use anaf::quota::{Charge, Counter, DailyLimits, QuotaLedger};
 use anaf::state::{Database, SCHEMA_VERSION};
 use chrono::NaiveDate;
 use common::*;
+use databases::fresh_databases;
 use sqlx::{Connection, Executor};
-
-/// A fresh database on each engine: (engine name, URL). The temporary folder holds the
-/// SQLite file.
-async fn fresh_databases() -> (tempfile::TempDir, Vec<(&'static str, String)>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut databases = vec![("sqlite", dir.path().join("state.db").to_str().unwrap().to_owned())];
-    match std::env::var("ANAF_TEST_POSTGRES") {
-        Ok(server) => {
-            let name = format!("anaf_test_{}", fastrand::u64(..));
-            let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-            admin
-                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .await
-                .unwrap();
-            let (base, _) = server.rsplit_once('/').unwrap();
-            databases.push(("postgres", format!("{base}/{name}")));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("ANAF_REQUIRE_POSTGRES").is_err(),
-                "ANAF_REQUIRE_POSTGRES is set but ANAF_TEST_POSTGRES names no server"
-            );
-            eprintln!("note: ANAF_TEST_POSTGRES is not set; PostgreSQL is not tested");
-        }
-    }
-    (dir, databases)
-}
 
 fn day() -> NaiveDate {
     "2026-12-02".parse().unwrap()

@@ -3,6 +3,8 @@
 
 mod archive;
 mod model;
+#[cfg(feature = "state")]
+mod submit;
 mod summary;
 
 use std::collections::{HashSet, VecDeque};

@@ -1,5 +1,6 @@
-//! Durable state (cargo feature `state`) on SQLite or PostgreSQL: the quota ledger shared by
-//! every process and machine that opens the same database.
+//! Durable state (cargo feature `state`) on SQLite or PostgreSQL, shared by every process and
+//! machine that opens the same database: the quota ledger and the submission journal
+//! ([`crate::efactura::EFactura::submit`]).
 //!
 //! SQLite (bundled: nothing to install) is one file for one machine; PostgreSQL is for
 //! workers on several machines. Both go through sqlx's `Any` driver with the same SQL text
@@ -21,8 +22,14 @@ use sqlx::{Connection, Executor, Row};
 use crate::error::Error;
 use crate::quota::{Charge, Counter, QuotaLedger};
 
+pub(crate) mod journal;
+pub use journal::{SubmissionQuery, SubmissionRecord, SubmissionState};
+
 /// The schema's migrations, in order; a database records the last one applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_quota.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_quota.sql"),
+    include_str!("migrations/0002_submissions.sql"),
+];
 
 /// The number of the newest schema this library knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -38,7 +45,7 @@ pub enum Engine {
 /// A state database: cheap to clone (one connection pool). Implements [`QuotaLedger`].
 #[derive(Clone)]
 pub struct Database {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     engine: Engine,
 }
 
@@ -163,7 +170,15 @@ impl Database {
         }
         for (number, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let version = number as i64 + 1;
-            sqlx::raw_sql(*sql)
+            // The one type the engines spell differently.
+            let sql = sql.replace(
+                "{BYTES}",
+                match self.engine {
+                    Engine::Sqlite => "BLOB",
+                    Engine::Postgres => "BYTEA",
+                },
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *transaction)
                 .await
                 .map_err(migrating)?;
@@ -205,7 +220,7 @@ fn locate(url: &str) -> Result<(Engine, String), Error> {
 
 /// A database failure, with sqlx's error as the source (its text names no password: sqlx
 /// reports the server's message, never the URL).
-fn failure(what: &str, error: sqlx::Error) -> Error {
+pub(crate) fn failure(what: &str, error: sqlx::Error) -> Error {
     Error::internal(format!("{what}: {error}")).with_source(error)
 }
 
