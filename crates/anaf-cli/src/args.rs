@@ -95,6 +95,16 @@ Examples:
     /// CIF/CUI (a company's tax number): check digits, look companies up.
     #[command(subcommand)]
     Cif(CifCommand),
+    /// Today's use of ANAF's daily limits, as this profile's ledger counts them.
+    #[command(after_help = "\
+ANAF limits some calls per day (Bucharest time): 100 status queries per upload, 10 downloads
+per message, 1 500 simple and 100 000 paginated lists per company, 1 000 RASP uploads per
+company. anaf counts them in the profile's state database and stops at 95% of each.
+
+Examples:
+  anaf quota
+  anaf quota --json")]
+    Quota,
     /// RO e-Factura: send, follow, download and list invoices.
     #[command(subcommand)]
     Efactura(EfacturaCommand),
@@ -148,6 +158,11 @@ pub struct ProfileAdd {
     /// Another ANAF at this address, e.g. `anaf sandbox`'s (all three hosts at one base).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// The state database (the submission journal and the daily-limit ledger): a PostgreSQL
+    /// URL shared by several machines, or a SQLite file. Default: a SQLite file of this
+    /// profile in the configuration folder.
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -214,6 +229,40 @@ Examples:
   anaf efactura upload nota.xml --cif RO12345678 --standard cn
   anaf efactura upload f.xml --cif RO12345678 --b2c            # to a consumer")]
     Upload(UploadArgs),
+    /// Send invoices at most once each: recorded in the profile's state database first, a
+    /// lost answer looked for at ANAF before anything is sent again.
+    #[command(after_help = "\
+Each invoice is recorded before it is sent. When ANAF's answer is lost (a timeout, a
+connection reset, the program stopped), anaf looks for the invoice in ANAF's list of sent
+invoices and sends it again only once it is shown absent, 30 minutes later; running the same
+command again, or `anaf efactura submissions --resume`, moves it on. A file already uploaded
+is not sent again.
+
+Examples:
+  anaf efactura submit factura-001.xml --cif RO12345678
+  anaf efactura submit luna-11/*.xml --cif RO12345678 --json")]
+    Submit(SubmitArgs),
+    /// The invoices given to `submit` and where each stands (pending, sending, unknown,
+    /// uploaded, failed).
+    #[command(after_help = "\
+Examples:
+  anaf efactura submissions
+  anaf efactura submissions --resume                  # first move on what is unsettled
+  anaf efactura submissions --cif RO12345678 --state unknown --json")]
+    Submissions {
+        /// Only this CIF's.
+        #[arg(long)]
+        cif: Option<String>,
+        /// Only those in this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// First resume every unsettled submission (after a crash or a lost answer).
+        #[arg(long)]
+        resume: bool,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Where uploads stand ("stare"): in progress, ok, nok (refused), or XML refused.
     #[command(
         after_help = "Examples:\n  anaf efactura status 5001234567\n  anaf efactura status 5001234567 5001234568 --json"
@@ -306,6 +355,30 @@ pub struct UploadArgs {
     /// Seconds to wait for the verdict, with --wait.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The seller's CIF (with or without RO).
+    #[arg(long)]
+    pub cif: String,
+    /// ubl (invoice), cn (credit note), cii.
+    #[arg(long, default_value = "ubl")]
+    pub standard: String,
+    /// The buyer is outside Romania.
+    #[arg(long = "extern")]
+    pub external: bool,
+    /// Self-billing: the buyer issues the invoice in the seller's name.
+    #[arg(long)]
+    pub self_billed: bool,
+    /// Filed by an enforcement body on the debtor's behalf.
+    #[arg(long)]
+    pub enforcement: bool,
+    /// An invoice to a consumer (B2C).
+    #[arg(long)]
+    pub b2c: bool,
 }
 
 #[derive(Args, Debug)]

@@ -142,7 +142,9 @@ fn next_step(error: &Error) -> Option<String> {
         ErrorKind::DailyLimit => {
             "ANAF's daily limit for this is reached; it resets at midnight, Romanian time".to_owned()
         }
-        ErrorKind::QuotaExhausted => "this client's budget for the operation is spent for today".to_owned(),
+        ErrorKind::QuotaExhausted => {
+            "the daily budget anaf keeps under ANAF's limit is spent; `anaf quota` shows what is left".to_owned()
+        }
         ErrorKind::DuplicateInvoice => match error.previous_upload_id() {
             Some(id) => format!("ANAF already holds this invoice: `anaf efactura status {id}`"),
             None => "ANAF already holds this invoice (same seller, number and date)".to_owned(),

@@ -20,6 +20,9 @@ pub struct Profile {
     /// Another ANAF at one base address (the sandbox); absent: ANAF's own hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// The state database's URL or file; absent: `state/NAME.db` in the config folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -146,6 +149,17 @@ impl Profiles {
     /// Where a profile's tokens are kept (the core's file store: owner-only, locked).
     pub fn token_file(&self, name: &str) -> PathBuf {
         token_file(&self.dir, name)
+    }
+
+    /// Where the profile's state database is: its own setting, else a SQLite file of the
+    /// profile (its folder created).
+    pub fn database(&self, name: &str, profile: &Profile) -> Result<String, Failure> {
+        if let Some(database) = &profile.database {
+            return Ok(database.clone());
+        }
+        let dir = self.dir.join("state");
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::io("create", &dir, e))?;
+        Ok(dir.join(format!("{name}.db")).to_string_lossy().into_owned())
     }
 }
 

@@ -73,6 +73,11 @@ pub fn open(global: &Global, secret: Secret) -> Result<Session, Failure> {
     if let Some(base) = &profile.base_url {
         builder = builder.base_url(base)?;
     }
+    // The submission journal and the daily-limit ledger of every command.
+    let database = profiles.database(&name, &profile)?;
+    builder = builder.state(anaf_core::runtime::block_on(anaf_core::state::Database::open(
+        &database,
+    ))?);
     Ok(Session {
         name,
         token_file,

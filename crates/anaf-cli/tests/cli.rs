@@ -677,6 +677,58 @@ fn an_upload_whose_answer_is_lost_is_not_sent_again_and_says_how_to_check() {
 }
 
 #[test]
+fn submit_sends_each_invoice_once_and_settles_a_lost_answer_from_anafs_list() {
+    let world = World::instant().logged_in();
+    world
+        .sandbox
+        .inject_fault(FaultSpec {
+            endpoint: "efactura.upload".into(),
+            fault: Fault::AcceptThenDrop,
+            times: Some(1),
+        })
+        .expect("fault");
+    let first = world.invoice("CLI-SUB-1");
+    let second = world.invoice("CLI-SUB-2");
+    let files = [first.to_str().unwrap(), second.to_str().unwrap()];
+    // The first answer is lost: unlike `upload`, the next file still goes (nothing can be
+    // sent twice), and the exit code says an outcome is unknown.
+    let (exit, results) = world.json(&["efactura", "submit", files[0], files[1], "--cif", SELLER]);
+    assert_eq!(exit, 7, "{results}");
+    assert_eq!(results[0]["submission"]["state"], "unknown", "{results}");
+    assert_eq!(results[1]["submission"]["state"], "uploaded", "{results}");
+    assert_eq!(world.sandbox.uploads(Some(SELLER)).len(), 2);
+    // Run again: the lost one is found in ANAF's list, nothing is sent.
+    let (exit, results) = world.json(&["efactura", "submit", files[0], files[1], "--cif", SELLER]);
+    assert_eq!(exit, 0, "{results}");
+    assert_eq!(results[0]["submission"]["state"], "uploaded", "{results}");
+    assert_eq!(world.sandbox.uploads(Some(SELLER)).len(), 2, "each sent once");
+    let stored = world.sandbox.uploads(Some(SELLER));
+    assert_eq!(results[0]["submission"]["upload_id"], stored[0].upload_id);
+
+    let (exit, journal) = world.json(&["efactura", "submissions", "--resume", "--state", "uploaded"]);
+    assert_eq!(exit, 0, "{journal}");
+    assert_eq!(journal.as_array().unwrap().len(), 2, "{journal}");
+    let table = world.run(&["efactura", "submissions"]);
+    assert!(stdout(&table).contains("CLI-SUB-2"), "{}", text(&table));
+
+    // The profile's ledger counted the list and downloads the search made.
+    let (exit, usage) = world.json(&["quota"]);
+    assert_eq!(exit, 0, "{usage}");
+    let counters: Vec<&str> = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["counter"].as_str().unwrap())
+        .collect();
+    assert!(
+        counters.contains(&"list_paged") && counters.contains(&"download"),
+        "{usage}"
+    );
+    let table = world.run(&["quota"]);
+    assert!(stdout(&table).contains("midnight in Bucharest"), "{}", text(&table));
+}
+
+#[test]
 fn limits_auth_and_transport_failures_have_their_exit_codes() {
     // ANAF's daily limit of status calls per message (here 1): 5, with ANAF's text.
     let world = World::new(SandboxOptions::instant().daily_limits(anaf_sandbox::DailyLimits {
@@ -690,9 +742,18 @@ fn limits_auth_and_transport_failures_have_their_exit_codes() {
     let (exit, limited) = world.json(&["efactura", "status", &upload_id]);
     assert_eq!(exit, 5, "{limited}");
     assert_eq!(limited["statuses"][0]["error"]["kind"], "daily_limit");
+    assert!(
+        limited["statuses"][0]["error"]["anaf_message"]
+            .as_str()
+            .unwrap()
+            .contains("in cursul zilei")
+    );
+    // From then on the profile's ledger knows: the call is not even sent.
+    let requests = world.sandbox.requests().len();
     let human = world.run(&["efactura", "status", &upload_id]);
-    assert!(stdout(&human).contains("in cursul zilei"), "{}", text(&human));
-    assert!(stdout(&human).contains("resets at midnight"), "{}", text(&human));
+    assert_eq!(code(&human), 5, "{}", text(&human));
+    assert!(stdout(&human).contains("midnight, Bucharest time"), "{}", text(&human));
+    assert_eq!(world.sandbox.requests().len(), requests, "nothing sent");
 
     let world = World::instant().logged_in();
     world

@@ -23,6 +23,7 @@ pub fn profile(global: &Global, command: ProfileCommand) -> Result<Exit, Failure
                 redirect_uri,
                 secret_env,
                 base_url,
+                database,
             } = add;
             let profile = Profile {
                 environment,
@@ -30,6 +31,7 @@ pub fn profile(global: &Global, command: ProfileCommand) -> Result<Exit, Failure
                 redirect_uri,
                 secret_env,
                 base_url,
+                database,
             };
             profiles.insert(&name, profile.clone())?;
             profiles.save()?;

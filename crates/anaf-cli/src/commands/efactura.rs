@@ -7,12 +7,13 @@ use std::time::Duration;
 use anaf_core::efactura::{
     Archive, DocumentType, InvoiceSummary, MessageFilter, PdfOutcome, Standard, UploadOptions, UploadState, WaitOptions,
 };
+use anaf_core::state::{SubmissionQuery, SubmissionRecord, SubmissionState};
 use anaf_core::{Error, blocking};
 use anstream::println;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 
-use crate::args::{DownloadArgs, EfacturaCommand, Global, ListArgs, UploadArgs};
+use crate::args::{DownloadArgs, EfacturaCommand, Global, ListArgs, SubmitArgs, UploadArgs};
 use crate::failure::{self, Exit, Failure};
 use crate::output::{self, BAD, GOOD, WARN, paint};
 use crate::session::{self, Secret};
@@ -22,6 +23,13 @@ pub fn run(global: &Global, command: EfacturaCommand) -> Result<Exit, Failure> {
     let client = &session.client;
     match command {
         EfacturaCommand::Upload(args) => upload(global, client, &args),
+        EfacturaCommand::Submit(args) => submit(global, client, &args),
+        EfacturaCommand::Submissions {
+            cif,
+            state,
+            resume,
+            limit,
+        } => submissions(global, client, cif, state, resume, limit),
         EfacturaCommand::Status { upload_ids } => status(global, client, &upload_ids),
         EfacturaCommand::Download(args) => download(global, client, &args),
         EfacturaCommand::List(args) => list(global, client, &args),
@@ -92,6 +100,136 @@ fn state_exit(state: UploadState) -> Exit {
         UploadState::InProgress => Exit::Failed,
         _ => Exit::Refused,
     }
+}
+
+fn submission_text(record: &SubmissionRecord) -> String {
+    match record.state {
+        SubmissionState::Uploaded => format!(
+            "{} as upload {} (follow it: `anaf efactura status {}`)",
+            paint(GOOD, "uploaded"),
+            record.upload_id.unwrap_or_default(),
+            record.upload_id.unwrap_or_default()
+        ),
+        SubmissionState::Unknown => format!(
+            "{}: ANAF's answer was lost; anaf looks for it at ANAF before sending it again (run this again later, or `anaf efactura submissions --resume`)",
+            paint(WARN, "outcome unknown")
+        ),
+        SubmissionState::Sending => paint(WARN, "being sent by another process"),
+        SubmissionState::Pending => paint(WARN, "not sent yet (it will be retried)"),
+        SubmissionState::Failed => paint(BAD, "refused"),
+        _ => record.state.code().to_owned(),
+    }
+}
+
+fn submission_exit(record: &SubmissionRecord) -> Exit {
+    match record.state {
+        SubmissionState::Uploaded => Exit::Ok,
+        SubmissionState::Unknown | SubmissionState::Sending => Exit::OutcomeUnknown,
+        SubmissionState::Failed => Exit::Refused,
+        _ => Exit::Failed,
+    }
+}
+
+fn submit(global: &Global, client: &blocking::Client, args: &SubmitArgs) -> Result<Exit, Failure> {
+    let options = UploadOptions::new()
+        .standard(parsed::<Standard>(&args.standard)?)
+        .external(args.external)
+        .self_billed(args.self_billed)
+        .enforcement(args.enforcement)
+        .b2c(args.b2c);
+    let mut exit = Exit::Ok;
+    let mut results = Vec::new();
+    let bar = (args.files.len() > 1 && !global.json).then(|| output::bar(args.files.len() as u64, "invoices"));
+    for file in &args.files {
+        let xml = read(file)?;
+        let name = file.display().to_string();
+        let outcome = client.efactura().submit(xml, &args.cif, options);
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        match outcome {
+            Ok(record) => {
+                exit = worse(exit, submission_exit(&record));
+                if !global.json {
+                    let line = format!("{name}: {}", submission_text(&record));
+                    match &bar {
+                        Some(bar) => bar.println(line),
+                        None => println!("{line}"),
+                    }
+                }
+                results.push(json!({ "file": name, "submission": record }));
+            }
+            // Recorded in the journal too; every file is tried (none can be sent twice).
+            Err(error) => {
+                let failure = Failure::Anaf(error);
+                exit = worse(exit, failure.exit());
+                if global.json {
+                    results.push(json!({ "file": name, "error": failure.to_json()["error"] }));
+                } else {
+                    let (what, next) = failure.explain();
+                    println!("{name}: {} {what}", paint(BAD, "failed:"));
+                    if let Some(next) = next {
+                        println!("  {} {next}", paint(WARN, "what to do:"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if global.json {
+        output::json(&results);
+    }
+    Ok(exit)
+}
+
+fn submissions(
+    global: &Global,
+    client: &blocking::Client,
+    cif: Option<String>,
+    state: Option<String>,
+    resume: bool,
+    limit: u32,
+) -> Result<Exit, Failure> {
+    if resume {
+        let spinner = output::spinner("moving unsettled submissions on");
+        let resumed = client.efactura().resume_submissions();
+        spinner.finish_and_clear();
+        let resumed = resumed?;
+        if !global.json {
+            println!("resumed {} submission(s)", resumed.len());
+        }
+    }
+    let mut query = SubmissionQuery::new().limit(limit);
+    if let Some(cif) = cif {
+        query = query.cif(anaf_core::Cif::parse(&cif)?.as_str());
+    }
+    if let Some(state) = state {
+        query = query.state(parsed::<SubmissionState>(&state)?);
+    }
+    let records = client.efactura().submissions(&query)?;
+    if global.json {
+        output::json(&records);
+    } else if records.is_empty() {
+        println!("no submissions");
+    } else {
+        let rows: Vec<Vec<String>> = records
+            .iter()
+            .map(|r| {
+                vec![
+                    r.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    r.cif.clone(),
+                    r.invoice_number.clone().unwrap_or_default(),
+                    r.state.code().to_owned(),
+                    r.upload_id.map(|id| id.to_string()).unwrap_or_default(),
+                    r.attempts.to_string(),
+                ]
+            })
+            .collect();
+        output::table(&["recorded", "cif", "invoice", "state", "upload", "sends"], &rows);
+    }
+    Ok(Exit::Ok)
 }
 
 fn upload(global: &Global, client: &blocking::Client, args: &UploadArgs) -> Result<Exit, Failure> {

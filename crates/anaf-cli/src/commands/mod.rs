@@ -5,3 +5,4 @@ pub mod cif;
 pub mod demo;
 pub mod efactura;
 pub mod etransport;
+pub mod quota;
