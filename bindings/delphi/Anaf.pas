@@ -386,6 +386,29 @@ function anaf_options_set_status_poll_budget(
   out_error: PPAnafError
 ): TAnafStatus; cdecl; external AnafLib;
 
+// The state database: the submission journal of `anaf_efactura_submit` and the quota ledger
+// (a SQLite file or a postgres:// URL). Opened now.
+function anaf_options_set_state_database(
+  options: PAnafOptions;
+  database: PAnsiChar;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// How long after a lost answer `anaf_efactura_submit` looks for the invoice at ANAF before
+// sending it again (milliseconds; default 30 minutes).
+function anaf_options_set_resend_after(
+  options: PAnafOptions;
+  resend_after_ms: UInt64;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// One daily limit for every counted call (0: ANAF's limits less 5%).
+function anaf_options_set_daily_limit(
+  options: PAnafOptions;
+  limit: UInt32;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
 // Makes a client from options (copied: the options may be freed or changed afterwards).
 function anaf_client_new(
   options: PAnafOptions;
@@ -663,6 +686,84 @@ function anaf_efactura_upload_async(
   cif: PAnsiChar;
   standard: PAnsiChar;
   flags: UInt32;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
+// Uploads an invoice at most once, through the state database. Result JSON: the submission,
+// `{"key", "state", "upload_id", ...}`; "unknown": the answer was lost (never send it
+// yourself: submit it again later, or call `anaf_efactura_resume_submissions`).
+function anaf_efactura_submit(
+  client: PAnafClient;
+  xml: PByte;
+  xml_len: NativeUInt;
+  cif: PAnsiChar;
+  standard: PAnsiChar;
+  flags: UInt32;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_efactura_submit`.
+function anaf_efactura_submit_async(
+  client: PAnafClient;
+  xml: PByte;
+  xml_len: NativeUInt;
+  cif: PAnsiChar;
+  standard: PAnsiChar;
+  flags: UInt32;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
+// Moves on every unsettled submission (after a restart). Result JSON: an array.
+function anaf_efactura_resume_submissions(
+  client: PAnafClient;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_efactura_resume_submissions`.
+function anaf_efactura_resume_submissions_async(
+  client: PAnafClient;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
+// The journal's submissions, newest first (`cif`, `state`: NULL for all; `limit` 0: 1000).
+function anaf_efactura_submissions(
+  client: PAnafClient;
+  cif: PAnsiChar;
+  state: PAnsiChar;
+  limit: UInt32;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_efactura_submissions`.
+function anaf_efactura_submissions_async(
+  client: PAnafClient;
+  cif: PAnsiChar;
+  state: PAnsiChar;
+  limit: UInt32;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
+// Today's use of ANAF's daily limits, as the quota ledger counts them.
+function anaf_quota_usage(
+  client: PAnafClient;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_quota_usage`.
+function anaf_quota_usage_async(
+  client: PAnafClient;
   cancel: PAnafCancel;
   callback: TAnafCallback;
   user_data: Pointer
@@ -1438,6 +1539,12 @@ type
     procedure SetRefreshMargin(MarginMs: UInt64);
     procedure SetMaxResponseBytes(MaxBytes: UInt64);
     procedure SetStatusPollBudget(Polls: UInt32);
+    // The state database (a SQLite file, or postgres://user:password@host/database): the
+    // journal of EFacturaSubmit and the ledger of ANAF's daily limits. Opened now.
+    procedure SetStateDatabase(const Database: string);
+    procedure SetResendAfter(ResendAfterMs: UInt64);
+    // One daily limit for every counted call (0: ANAF's limits less 5%).
+    procedure SetDailyLimit(Limit: UInt32);
     property Handle: PAnafOptions read FHandle;
   end;
 
@@ -1508,6 +1615,15 @@ type
     // 'received', 'errors', 'buyer_message'.
     function EFacturaUpload(const Xml: TBytes; const Cif: string; const Standard: string = '';
       Flags: UInt32 = 0): TAnafResult;
+    // At most once, through the state database (see anaf_efactura_submit).
+    function EFacturaSubmit(const Xml: TBytes; const Cif: string; const Standard: string = '';
+      Flags: UInt32 = 0): TAnafResult;
+    function EFacturaResumeSubmissions: TAnafResult;
+    // Cif, State: '' for all; Limit 0: 1000.
+    function EFacturaSubmissions(const Cif: string = ''; const State: string = '';
+      Limit: UInt32 = 0): TAnafResult;
+    // Today's use of ANAF's daily limits (anaf_quota_usage).
+    function QuotaUsage: TAnafResult;
     function EFacturaUploadAndWait(const Xml: TBytes; const Cif: string;
       const Standard: string = ''; Flags: UInt32 = 0; TimeoutMs: UInt64 = 0): TAnafResult;
     // The same with every polling setting; -1 keeps a default (600 s, 2 s, 60 s, the budget).
@@ -2221,6 +2337,32 @@ begin
   AnafCheck(anaf_options_set_status_poll_budget(FHandle, Polls, @E), E);
 end;
 
+procedure TAnafOptions.SetStateDatabase(const Database: string);
+var
+  U: UTF8String;
+  E: PAnafError;
+begin
+  U := Utf8(Database);
+  E := nil;
+  AnafCheck(anaf_options_set_state_database(FHandle, PAnsiChar(U), @E), E);
+end;
+
+procedure TAnafOptions.SetResendAfter(ResendAfterMs: UInt64);
+var
+  E: PAnafError;
+begin
+  E := nil;
+  AnafCheck(anaf_options_set_resend_after(FHandle, ResendAfterMs, @E), E);
+end;
+
+procedure TAnafOptions.SetDailyLimit(Limit: UInt32);
+var
+  E: PAnafError;
+begin
+  E := nil;
+  AnafCheck(anaf_options_set_daily_limit(FHandle, Limit, @E), E);
+end;
+
 // ---------------------------------------------------------------------------------------
 // TAnafLoginOptions.
 // ---------------------------------------------------------------------------------------
@@ -2538,6 +2680,63 @@ begin
   F := EnterLibrary;
   Result := Finish(F, anaf_efactura_upload(FHandle, BytesPtr(Xml), Length(Xml), PAnsiChar(UCif),
     OptionalPChar(UStandard), Flags, @R, @E), R, E);
+end;
+
+function TAnafClient.EFacturaSubmit(const Xml: TBytes; const Cif: string;
+  const Standard: string; Flags: UInt32): TAnafResult;
+var
+  UCif, UStandard: UTF8String;
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  UCif := Utf8(Cif);
+  UStandard := Utf8(Standard);
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  Result := Finish(F, anaf_efactura_submit(FHandle, BytesPtr(Xml), Length(Xml), PAnsiChar(UCif),
+    OptionalPChar(UStandard), Flags, @R, @E), R, E);
+end;
+
+function TAnafClient.EFacturaResumeSubmissions: TAnafResult;
+var
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  Result := Finish(F, anaf_efactura_resume_submissions(FHandle, @R, @E), R, E);
+end;
+
+function TAnafClient.EFacturaSubmissions(const Cif, State: string; Limit: UInt32): TAnafResult;
+var
+  UCif, UState: UTF8String;
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  UCif := Utf8(Cif);
+  UState := Utf8(State);
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  Result := Finish(F, anaf_efactura_submissions(FHandle, OptionalPChar(UCif), OptionalPChar(UState),
+    Limit, @R, @E), R, E);
+end;
+
+function TAnafClient.QuotaUsage: TAnafResult;
+var
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  Result := Finish(F, anaf_quota_usage(FHandle, @R, @E), R, E);
 end;
 
 function TAnafClient.EFacturaUploadAndWaitPolling(const Xml: TBytes; const Cif: string;

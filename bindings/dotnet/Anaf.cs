@@ -143,6 +143,9 @@ namespace Anaf
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_refresh_margin(OptionsHandle o, ulong marginMs, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_max_response_bytes(OptionsHandle o, ulong maxBytes, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_status_poll_budget(OptionsHandle o, uint polls, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_state_database(OptionsHandle o, byte[] database, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_resend_after(OptionsHandle o, ulong resendAfterMs, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_daily_limit(OptionsHandle o, uint limit, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_token_store(OptionsHandle o, TokenStoreHandle store, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_token_event_callback(OptionsHandle o, TokenEventFn callback, ReleaseFn release, IntPtr userData, ref IntPtr error);
 
@@ -194,6 +197,14 @@ namespace Anaf
         // --- e-Factura
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_submit(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_submit_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_resume_submissions(ClientHandle c, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_resume_submissions_async(ClientHandle c, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_submissions(ClientHandle c, byte[] cif, byte[] state, uint limit, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_submissions_async(ClientHandle c, byte[] cif, byte[] state, uint limit, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_quota_usage(ClientHandle c, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_quota_usage_async(ClientHandle c, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, ulong timeoutMs, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait_async(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, ulong timeoutMs, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_upload_and_wait_polling(ClientHandle c, byte[] xml, UIntPtr xmlLength, byte[] cif, byte[] standard, uint flags, long timeoutMs, long firstPollMs, long maxIntervalMs, long maxPolls, ref IntPtr result, ref IntPtr error);
@@ -1515,6 +1526,30 @@ namespace Anaf
             return Set((ref IntPtr e) => Native.anaf_options_set_status_poll_budget(Handle, polls, ref e));
         }
 
+        /// <summary>
+        /// The state database: the submission journal of <c>EFactura.Submit</c> and the quota ledger
+        /// that keeps every call under ANAF's daily limits, shared by every process and machine that
+        /// opens it: a SQLite file path, or <c>postgres://user:password@host/database</c>. Opened now.
+        /// </summary>
+        public ClientOptions SetStateDatabase(string database)
+        {
+            var d = Utf8.Required(database, "database");
+            return Set((ref IntPtr e) => Native.anaf_options_set_state_database(Handle, d, ref e));
+        }
+
+        /// <summary>How long after an upload whose answer was lost Submit looks for it at ANAF before sending it again (default 30 minutes).</summary>
+        public ClientOptions SetResendAfter(TimeSpan wait)
+        {
+            ulong ms = Call.Ms(wait, "wait");
+            return Set((ref IntPtr e) => Native.anaf_options_set_resend_after(Handle, ms, ref e));
+        }
+
+        /// <summary>One daily limit for every counted call (0: ANAF's limits less 5%, the default).</summary>
+        public ClientOptions SetDailyLimit(uint limit)
+        {
+            return Set((ref IntPtr e) => Native.anaf_options_set_daily_limit(Handle, limit, ref e));
+        }
+
         /// <summary>Frees the options (clients made from them keep working).</summary>
         public void Dispose() { Handle.Dispose(); }
     }
@@ -1630,6 +1665,21 @@ namespace Anaf
         {
             var n = Utf8.Required(name, "name");
             return Call.RunAsync((c, cb, u) => Native.anaf_hello_async(Handle, n, c, cb, u), ct);
+        }
+
+        /// <summary>
+        /// Today's use of ANAF's daily limits as the quota ledger counts them (empty without a state database).
+        /// Result JSON: an array of <c>{"counter", "scope", "key", "used", "limit", "remaining", "resets_at"}</c>.
+        /// </summary>
+        public AnafResult QuotaUsage()
+        {
+            return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_quota_usage(Handle, ref r, ref e));
+        }
+
+        /// <summary>Async form of <see cref="QuotaUsage"/>.</summary>
+        public Task<AnafResult> QuotaUsageAsync(CancellationToken ct = default(CancellationToken))
+        {
+            return Call.RunAsync((c, cb, u) => Native.anaf_quota_usage_async(Handle, c, cb, u), ct);
         }
 
         /// <summary>Frees the client (calls still running finish normally). Safe to call twice.</summary>
@@ -1813,6 +1863,60 @@ namespace Anaf
             var c = Utf8.Required(cif, "cif");
             var s = Utf8.Optional(standard, "standard");
             return Call.RunAsync((k, cb, u) => Native.anaf_efactura_upload_async(H, x, Call.Length(x), c, s, (uint)flags, k, cb, u), ct);
+        }
+
+        /// <summary>
+        /// Uploads an invoice at most once, through the state database (<see cref="ClientOptions.SetStateDatabase"/>).
+        /// Result JSON, the submission: <c>{"key", "state", "upload_id", "invoice_number", "attempts", "last_error", ...}</c>;
+        /// <c>state</c> "uploaded", or "unknown" (ANAF's answer was lost: never send it yourself; submit it again later
+        /// or call <see cref="ResumeSubmissions"/>). A failure that left nothing at ANAF throws (and is recorded).
+        /// </summary>
+        public AnafResult Submit(byte[] xml, string cif, string standard = null, UploadFlags flags = UploadFlags.None)
+        {
+            var x = Call.Bytes(xml, "xml");
+            var c = Utf8.Required(cif, "cif");
+            var s = Utf8.Optional(standard, "standard");
+            return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_submit(H, x, Call.Length(x), c, s, (uint)flags, ref r, ref e));
+        }
+
+        /// <summary>Async form of <see cref="Submit"/>.</summary>
+        public Task<AnafResult> SubmitAsync(byte[] xml, string cif, string standard = null, UploadFlags flags = UploadFlags.None, CancellationToken ct = default(CancellationToken))
+        {
+            var x = Call.Bytes(xml, "xml");
+            var c = Utf8.Required(cif, "cif");
+            var s = Utf8.Optional(standard, "standard");
+            return Call.RunAsync((k, cb, u) => Native.anaf_efactura_submit_async(H, x, Call.Length(x), c, s, (uint)flags, k, cb, u), ct);
+        }
+
+        /// <summary>Moves on every unsettled submission (after a restart). Result JSON: an array of submissions.</summary>
+        public AnafResult ResumeSubmissions()
+        {
+            return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_resume_submissions(H, ref r, ref e));
+        }
+
+        /// <summary>Async form of <see cref="ResumeSubmissions"/>.</summary>
+        public Task<AnafResult> ResumeSubmissionsAsync(CancellationToken ct = default(CancellationToken))
+        {
+            return Call.RunAsync((k, cb, u) => Native.anaf_efactura_resume_submissions_async(H, k, cb, u), ct);
+        }
+
+        /// <summary>The journal's submissions, newest first. Result JSON: an array of submissions.</summary>
+        /// <param name="cif">null: every company.</param>
+        /// <param name="state">null, or "pending", "sending", "unknown", "uploaded", "failed".</param>
+        /// <param name="limit">At most this many (0: 1000).</param>
+        public AnafResult Submissions(string cif = null, string state = null, uint limit = 0)
+        {
+            var c = Utf8.Optional(cif, "cif");
+            var s = Utf8.Optional(state, "state");
+            return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_submissions(H, c, s, limit, ref r, ref e));
+        }
+
+        /// <summary>Async form of <see cref="Submissions"/>.</summary>
+        public Task<AnafResult> SubmissionsAsync(string cif = null, string state = null, uint limit = 0, CancellationToken ct = default(CancellationToken))
+        {
+            var c = Utf8.Optional(cif, "cif");
+            var s = Utf8.Optional(state, "state");
+            return Call.RunAsync((k, cb, u) => Native.anaf_efactura_submissions_async(H, c, s, limit, k, cb, u), ct);
         }
 
         /// <summary>Uploads, then polls until the state is final. Result JSON: <c>{"receipt": {...}, "state": {...}}</c>.</summary>

@@ -1094,6 +1094,98 @@ static void test_logging(const anaf_sandbox *sandbox) {
     anaf_client_free(client);
 }
 
+/* ------------------------------------------------------------------------------------- */
+/* The state database: duplicate-safe submission and the quota ledger */
+
+static int occurrences(const char *text, const char *needle) {
+    int count = 0;
+    for (const char *at = text; (at = strstr(at, needle)) != NULL; at++) {
+        count++;
+    }
+    return count;
+}
+
+static void state_database(void) {
+    anaf_sandbox *sandbox = start_sandbox("{\"instant\":true}");
+    anaf_options *options = sandbox_options(sandbox);
+    /* In memory: the clients of these options share it (a file or postgres:// in real use). */
+    ok("state database", anaf_options_set_state_database(options, "sqlite::memory:", &err));
+    anaf_client *client = new_client(options);
+    log_in(sandbox, client);
+
+    /* ANAF stores the invoice, then the answer is lost: submit says "unknown", never resends. */
+    ok("fault", anaf_sandbox_inject_fault(
+                    sandbox, "{\"endpoint\":\"efactura.upload\",\"fault\":{\"kind\":\"accept_then_drop\"},\"times\":1}",
+                    &err));
+    char *xml = sample_invoice("C-SUBMIT-1", SELLER, BUYER);
+    anaf_result *record = NULL;
+    ok("submit", anaf_efactura_submit(client, (const uint8_t *)xml, strlen(xml), SELLER, NULL, 0, &record, &err));
+    CHECK(strstr(anaf_result_json(record), "\"state\":\"unknown\"") != NULL);
+    anaf_result_free(record);
+    /* Submitted again: found in ANAF's list of sent invoices, not sent again. */
+    ok("submit again", anaf_efactura_submit(client, (const uint8_t *)xml, strlen(xml), SELLER, NULL, 0, &record, &err));
+    CHECK(strstr(anaf_result_json(record), "\"state\":\"uploaded\"") != NULL);
+    CHECK(strstr(anaf_result_json(record), "\"invoice_number\":\"C-SUBMIT-1\"") != NULL);
+    unsigned long long upload_id = json_u64(anaf_result_json(record), "upload_id");
+    anaf_result_free(record);
+    char *uploads = NULL;
+    ok("uploads", anaf_sandbox_uploads(sandbox, SELLER, &uploads, &err));
+    CHECK(occurrences(uploads, "\"document_number\":\"C-SUBMIT-1\"") == 1);
+    CHECK(json_u64(uploads, "upload_id") == upload_id);
+    anaf_string_free(uploads);
+    anaf_string_free(xml);
+
+    anaf_result *list = NULL;
+    ok("submissions", anaf_efactura_submissions(client, SELLER, "uploaded", 0, &list, &err));
+    CHECK(occurrences(anaf_result_json(list), "\"key\"") == 1);
+    anaf_result_free(list);
+    ok("resume", anaf_efactura_resume_submissions(client, &list, &err));
+    CHECK(strcmp(anaf_result_json(list), "[]") == 0);
+    anaf_result_free(list);
+    anaf_error *e = expect_error("bad state", anaf_efactura_submissions(client, NULL, "lost", 0, &list, &err),
+                                 ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "state") == 0);
+    anaf_error_free(e);
+
+    /* The search used the paginated list and a download: the ledger counted both. */
+    anaf_result *usage = NULL;
+    ok("quota usage", anaf_quota_usage(client, &usage, &err));
+    CHECK(strstr(anaf_result_json(usage), "\"counter\":\"list_paged\"") != NULL);
+    CHECK(strstr(anaf_result_json(usage), "\"counter\":\"download\"") != NULL);
+    anaf_result_free(usage);
+    anaf_client_free(client);
+
+    /* A daily limit of 1 per counted call: the second status query is refused here. */
+    ok("daily limit", anaf_options_set_daily_limit(options, 1, &err));
+    client = new_client(options);
+    anaf_result *state = NULL;
+    ok("status", anaf_efactura_status(client, upload_id, &state, &err));
+    anaf_result_free(state);
+    e = expect_error("over the limit", anaf_efactura_status(client, upload_id, &state, &err), ANAF_QUOTA_EXHAUSTED);
+    CHECK(anaf_error_limit(e) == 1);
+    CHECK(anaf_error_retry_after_ms(e) > 0);
+    anaf_error_free(e);
+    anaf_client_free(client);
+    anaf_options_free(options);
+
+    /* No database: submit says what is missing; a bad location is the caller's input. */
+    client = logged_in_client(sandbox);
+    e = expect_error("no database",
+                     anaf_efactura_submit(client, (const uint8_t *)"<x/>", 4, SELLER, NULL, 0, &record, &err),
+                     ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "state") == 0);
+    anaf_error_free(e);
+    anaf_client_free(client);
+    options = anaf_options_new();
+    anaf_error_free(expect_error("NULL database", anaf_options_set_state_database(options, NULL, &err),
+                                 ANAF_INVALID_INPUT));
+    e = expect_error("mysql", anaf_options_set_state_database(options, "mysql://localhost/x", &err), ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "database") == 0);
+    anaf_error_free(e);
+    anaf_options_free(options);
+    anaf_sandbox_free(sandbox);
+}
+
 static void run(const char *name, void (*test)(void)) {
     double started = now_seconds();
     test();
@@ -1157,6 +1249,7 @@ int main(void) {
     run("16 threads x 100 calls", test_threads);
     run("logging", logging);
     run("desktop login wiring", login_wiring);
+    run("state database", state_database);
     anaf_sandbox_free(shared_sandbox);
     /* Stops the library's threads (hooks finish first), so leak checkers see a quiet exit. */
     ok("shutdown", anaf_runtime_shutdown(1000, &err));

@@ -743,6 +743,29 @@ begin
   Check(Kinds = 6, 'not every error was caught by its class');
   Step('typed exceptions', IntToStr(Kinds) + ' errors, each caught by its own class');
 
+  // Never an invoice twice: EFacturaSubmit through a state database (in memory here; a file
+  // or a postgres:// URL in real use). ANAF stores the invoice and the answer is lost: Submit
+  // says "unknown", and the next Submit finds it in ANAF's list instead of sending it again.
+  Options2 := TAnafOptions.Create;
+  Sandbox.Configure(Options2);
+  Options2.SetStateDatabase('sqlite::memory:');
+  Client2 := TAnafClient.Create(Options2);
+  Client2.ExchangeCode(Sandbox.Authorize);
+  Sandbox.InjectFault('{"endpoint": "efactura.upload", "fault": {"kind": "accept_then_drop"}, ' +
+    '"times": 1}');
+  Xml := AnafUtf8Bytes(TAnafSandbox.SampleInvoice('DELPHI-SUBMIT', SellerCif, BuyerCif));
+  Answer := Client2.EFacturaSubmit(Xml, SellerCif);
+  Check(Pos('"state":"unknown"', Answer.Json) > 0, 'submit: ' + Answer.Json);
+  Answer := Client2.EFacturaSubmit(Xml, SellerCif);
+  Check(Pos('"state":"uploaded"', Answer.Json) > 0, 'submit again: ' + Answer.Json);
+  Check(Pos('"attempts":1', Answer.Json) > 0, 'submit: sent more than once: ' + Answer.Json);
+  Check(Pos('DELPHI-SUBMIT', Client2.EFacturaSubmissions(SellerCif, 'uploaded').Json) > 0,
+    'submissions');
+  Check(Pos('"counter":"list_paged"', Client2.QuotaUsage.Json) > 0, 'quota usage');
+  Client2.Free;
+  Options2.Free;
+  Step('submit', 'the answer was lost; found in ANAF''s list, sent once');
+
   // The CIF check, without I/O.
   Check(AnafCifValidate('RO' + SellerCif) = SellerCif, 'CIF check');
   try

@@ -166,6 +166,7 @@ internal static class AnafTests
         Errors();
         TokenStoreAndEvents();
         Misc();
+        StateDatabase();
 
         Test("Dispose twice is safe; a disposed object refuses calls", () =>
         {
@@ -637,6 +638,51 @@ internal static class AnafTests
                 client.OAuth.SaveTokens();
                 Check(stored != null && stored.Contains("refresh_token"), "saved by SaveTokens");
                 Check(!client.OAuth.TokenStatus().Root["unsaved"].AsBoolean(), "nothing unsaved");
+            }
+        });
+    }
+
+    private static void StateDatabase()
+    {
+        Test("Submit sends an invoice once and settles a lost answer; the quota ledger refuses over the limit", () =>
+        {
+            // A sandbox of its own: the shared one's clock was moved by an earlier test, and the
+            // search for a lost answer reads ANAF's list up to now.
+            using (var own = Sandbox.Start("{\"instant\": true}"))
+            using (var options = own.Configure(new ClientOptions()).SetStateDatabase("sqlite::memory:"))
+            using (var client = new AnafClient(options))
+            {
+                client.OAuth.ExchangeCode(own.Authorize());
+                // ANAF stores it, then the answer is lost.
+                own.InjectFault("{\"endpoint\": \"efactura.upload\", \"fault\": {\"kind\": \"accept_then_drop\"}, \"times\": 1}");
+                var xml = Utf8(Sandbox.SampleInvoice("DN-SUBMIT-1", Seller, Buyer));
+                Equal("unknown", client.EFactura.Submit(xml, Seller).Root.GetString("state"), "the answer was lost");
+                var record = client.EFactura.SubmitAsync(xml, Seller).GetAwaiter().GetResult().Root;
+                Equal("uploaded", record.GetString("state"), "found in ANAF's list");
+                Equal(1L, record["attempts"].AsInt64(), "sent once");
+                var copies = 0;
+                foreach (var upload in JsonNode.Parse(own.Uploads(Seller)).Items)
+                {
+                    if (upload.GetString("document_number") == "DN-SUBMIT-1") copies++;
+                }
+                Equal(1, copies, "one copy at ANAF");
+                Equal(1, client.EFactura.Submissions(Seller, "uploaded").Root.Count, "the journal");
+                Equal(0, client.EFactura.ResumeSubmissionsAsync().GetAwaiter().GetResult().Root.Count, "nothing unsettled");
+                Check(client.QuotaUsage().Json.Contains("\"counter\":\"list_paged\""), "the search was counted");
+            }
+            using (var options = SandboxOptions().SetStateDatabase("sqlite::memory:").SetDailyLimit(1))
+            using (var client = new AnafClient(options))
+            {
+                client.OAuth.ExchangeCode(sandbox.Authorize());
+                client.EFactura.ListMessages(Seller, 1);
+                var e = Throws<QuotaExhaustedException>(() => client.EFactura.ListMessages(Seller, 1), "over the ledger's limit");
+                Equal(1L, e.Limit, "limit");
+                Check(e.RetryAfterMs > 0, "time to midnight in Bucharest");
+            }
+            using (var client = LoggedInClient())
+            {
+                var e = Throws<InvalidInputException>(() => client.EFactura.Submit(Utf8("<x/>"), Seller), "no state database");
+                Equal("state", e.Field, "field");
             }
         });
     }

@@ -655,6 +655,33 @@ anaf_status anaf_options_set_status_poll_budget(anaf_options *options,
                                                 anaf_error **out_error);
 
 /**
+ * The state database: the submission journal of `anaf_efactura_submit` and the quota ledger
+ * that keeps every call under ANAF's daily limits, shared by every process and machine that
+ * opens it. `database`: a SQLite file path (created if missing) or URL (`sqlite://...`), or a
+ * PostgreSQL URL (`postgres://user:password@host/database`). Opened (and its schema created
+ * or upgraded) now; a database written by a newer version of the library is refused.
+ */
+anaf_status anaf_options_set_state_database(anaf_options *options,
+                                            const char *database,
+                                            anaf_error **out_error);
+
+/**
+ * How long after an upload whose answer was lost `anaf_efactura_submit` keeps looking for
+ * it in ANAF's list before it sends it again (milliseconds; default 30 minutes).
+ */
+anaf_status anaf_options_set_resend_after(anaf_options *options,
+                                          uint64_t resend_after_ms,
+                                          anaf_error **out_error);
+
+/**
+ * The daily limits the quota ledger keeps to, one number for every counted call (0: the
+ * default, ANAF's limits less 5%). A ledger exists only with a state database.
+ */
+anaf_status anaf_options_set_daily_limit(anaf_options *options,
+                                         uint32_t limit,
+                                         anaf_error **out_error);
+
+/**
  * Makes a client from options (copied: the options may be freed or changed afterwards).
  */
 anaf_status anaf_client_new(const anaf_options *options,
@@ -945,6 +972,97 @@ anaf_status anaf_efactura_upload_async(const anaf_client *client,
                                        const anaf_cancel *cancel,
                                        anaf_callback callback,
                                        void *user_data);
+
+/**
+ * Uploads an invoice at most once, through the state database (`anaf_options_set_state_database`;
+ * without one: ANAF_INVALID_INPUT on "state"). Arguments as `anaf_efactura_upload` ("rasp"
+ * excluded). The invoice is recorded before it is sent; when ANAF's answer is lost it is looked
+ * for in ANAF's list before it is ever sent again. Result JSON, the submission:
+ * `{"key", "cif", "standard", "sha256", "invoice_number", "issue_date", "state", "upload_id",
+ * "attempts", "last_error", "created_at", "updated_at", "sent_at"}`; `state` is "uploaded"
+ * (with `upload_id`), "unknown" (the answer was lost: do not send it yourself; submit it again
+ * later or call `anaf_efactura_resume_submissions`), or "sending" (another process is on it).
+ * A failure that left nothing at ANAF is the error (and recorded as "pending" or "failed").
+ */
+anaf_status anaf_efactura_submit(const anaf_client *client,
+                                 const uint8_t *xml,
+                                 size_t xml_len,
+                                 const char *cif,
+                                 const char *standard,
+                                 uint32_t flags,
+                                 anaf_result **out_result,
+                                 anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_efactura_submit`.
+ */
+anaf_status anaf_efactura_submit_async(const anaf_client *client,
+                                       const uint8_t *xml,
+                                       size_t xml_len,
+                                       const char *cif,
+                                       const char *standard,
+                                       uint32_t flags,
+                                       const anaf_cancel *cancel,
+                                       anaf_callback callback,
+                                       void *user_data);
+
+/**
+ * Moves on every unsettled submission of the state database (pending, unknown, or left
+ * "sending" by a process that stopped), as `anaf_efactura_submit` would: call it once after a
+ * restart. Result JSON: an array of submissions (as `anaf_efactura_submit`'s).
+ */
+anaf_status anaf_efactura_resume_submissions(const anaf_client *client,
+                                             anaf_result **out_result,
+                                             anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_efactura_resume_submissions`.
+ */
+anaf_status anaf_efactura_resume_submissions_async(const anaf_client *client,
+                                                   const anaf_cancel *cancel,
+                                                   anaf_callback callback,
+                                                   void *user_data);
+
+/**
+ * The state database's submissions, newest first. `cif`, `state` ("pending", "sending",
+ * "unknown", "uploaded", "failed"): NULL for all; `limit`: at most this many (0: 1000).
+ * Result JSON: an array of submissions (as `anaf_efactura_submit`'s).
+ */
+anaf_status anaf_efactura_submissions(const anaf_client *client,
+                                      const char *cif,
+                                      const char *state,
+                                      uint32_t limit,
+                                      anaf_result **out_result,
+                                      anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_efactura_submissions`.
+ */
+anaf_status anaf_efactura_submissions_async(const anaf_client *client,
+                                            const char *cif,
+                                            const char *state,
+                                            uint32_t limit,
+                                            const anaf_cancel *cancel,
+                                            anaf_callback callback,
+                                            void *user_data);
+
+/**
+ * Today's use of ANAF's daily limits as the quota ledger counts them (empty without a
+ * state database). Result JSON: an array of `{"day", "counter", "scope", "key", "used",
+ * "limit", "remaining", "resets_at"}`; a call over its limit fails with ANAF_QUOTA_EXHAUSTED
+ * (with `limit`, `limit_scope` and `retry_after_ms` until midnight in Bucharest).
+ */
+anaf_status anaf_quota_usage(const anaf_client *client,
+                             anaf_result **out_result,
+                             anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_quota_usage`.
+ */
+anaf_status anaf_quota_usage_async(const anaf_client *client,
+                                   const anaf_cancel *cancel,
+                                   anaf_callback callback,
+                                   void *user_data);
 
 /**
  * Uploads, then polls the state until it is final (`timeout_ms`: how long to wait; 0 keeps

@@ -295,6 +295,54 @@ pub unsafe extern "C" fn anaf_options_set_status_poll_budget(
     update(options, out_error, |b| Ok(b.status_poll_budget(polls)))
 }
 
+/// The state database: the submission journal of `anaf_efactura_submit` and the quota ledger
+/// that keeps every call under ANAF's daily limits, shared by every process and machine that
+/// opens it. `database`: a SQLite file path (created if missing) or URL (`sqlite://...`), or a
+/// PostgreSQL URL (`postgres://user:password@host/database`). Opened (and its schema created
+/// or upgraded) now; a database written by a newer version of the library is refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_options_set_state_database(
+    options: *mut anaf_options,
+    database: *const c_char,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    update(options, out_error, |b| {
+        // SAFETY: NULL or a NUL-terminated string per the contract.
+        let database = unsafe { str_arg(database, "database") }?;
+        let database = anaf_core::runtime::block_on(anaf_core::state::Database::open(database))?;
+        Ok(b.state(database))
+    })
+}
+
+/// How long after an upload whose answer was lost `anaf_efactura_submit` keeps looking for
+/// it in ANAF's list before it sends it again (milliseconds; default 30 minutes).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_options_set_resend_after(
+    options: *mut anaf_options,
+    resend_after_ms: u64,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    update(options, out_error, |b| {
+        Ok(b.resend_after(Duration::from_millis(resend_after_ms)))
+    })
+}
+
+/// The daily limits the quota ledger keeps to, one number for every counted call (0: the
+/// default, ANAF's limits less 5%). A ledger exists only with a state database.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_options_set_daily_limit(
+    options: *mut anaf_options,
+    limit: u32,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    update(options, out_error, |b| {
+        Ok(b.daily_limits(match limit {
+            0 => anaf_core::quota::DailyLimits::default(),
+            limit => anaf_core::quota::DailyLimits::all(limit),
+        }))
+    })
+}
+
 /// Makes a client from options (copied: the options may be freed or changed afterwards).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn anaf_client_new(
@@ -1046,6 +1094,196 @@ pub unsafe extern "C" fn anaf_efactura_upload_async(
     spawn_async(cancel, callback, user_data, || unsafe {
         prepare_upload(client, xml, xml_len, cif, standard, flags)
     })
+}
+
+unsafe fn prepare_submit(
+    client: *const anaf_client,
+    xml: *const u8,
+    xml_len: usize,
+    cif: *const c_char,
+    standard: *const c_char,
+    flags: u32,
+) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
+    // SAFETY: NULL or live arguments per the contract.
+    let (client, (xml, cif, options)) =
+        unsafe { (client_of(client)?, upload_args(xml, xml_len, cif, standard, flags)?) };
+    Ok(async move { json_result(&client.efactura().submit(xml, &cif, options).await?) })
+}
+
+/// Uploads an invoice at most once, through the state database (`anaf_options_set_state_database`;
+/// without one: ANAF_INVALID_INPUT on "state"). Arguments as `anaf_efactura_upload` ("rasp"
+/// excluded). The invoice is recorded before it is sent; when ANAF's answer is lost it is looked
+/// for in ANAF's list before it is ever sent again. Result JSON, the submission:
+/// `{"key", "cif", "standard", "sha256", "invoice_number", "issue_date", "state", "upload_id",
+/// "attempts", "last_error", "created_at", "updated_at", "sent_at"}`; `state` is "uploaded"
+/// (with `upload_id`), "unknown" (the answer was lost: do not send it yourself; submit it again
+/// later or call `anaf_efactura_resume_submissions`), or "sending" (another process is on it).
+/// A failure that left nothing at ANAF is the error (and recorded as "pending" or "failed").
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_submit(
+    client: *const anaf_client,
+    xml: *const u8,
+    xml_len: usize,
+    cif: *const c_char,
+    standard: *const c_char,
+    flags: u32,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe {
+        prepare_submit(client, xml, xml_len, cif, standard, flags)
+    })
+}
+
+/// `_async` twin of `anaf_efactura_submit`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_submit_async(
+    client: *const anaf_client,
+    xml: *const u8,
+    xml_len: usize,
+    cif: *const c_char,
+    standard: *const c_char,
+    flags: u32,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe {
+        prepare_submit(client, xml, xml_len, cif, standard, flags)
+    })
+}
+
+unsafe fn prepare_resume_submissions(
+    client: *const anaf_client,
+) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
+    // SAFETY: NULL or a live client per the contract.
+    let client = unsafe { client_of(client) }?;
+    Ok(async move { json_result(&client.efactura().resume_submissions().await?) })
+}
+
+/// Moves on every unsettled submission of the state database (pending, unknown, or left
+/// "sending" by a process that stopped), as `anaf_efactura_submit` would: call it once after a
+/// restart. Result JSON: an array of submissions (as `anaf_efactura_submit`'s).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_resume_submissions(
+    client: *const anaf_client,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe { prepare_resume_submissions(client) })
+}
+
+/// `_async` twin of `anaf_efactura_resume_submissions`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_resume_submissions_async(
+    client: *const anaf_client,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe {
+        prepare_resume_submissions(client)
+    })
+}
+
+unsafe fn prepare_submissions(
+    client: *const anaf_client,
+    cif: *const c_char,
+    state: *const c_char,
+    limit: u32,
+) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
+    // SAFETY: NULL or live arguments per the contract.
+    let (client, cif, state) = unsafe {
+        (
+            client_of(client)?,
+            opt_str_arg(cif, "cif")?,
+            opt_str_arg(state, "state")?,
+        )
+    };
+    let mut query = anaf_core::state::SubmissionQuery::new();
+    if let Some(cif) = cif {
+        query = query.cif(anaf_core::Cif::parse(cif)?.as_str());
+    }
+    if let Some(state) = state {
+        query = query.state(code_arg(state, "state")?);
+    }
+    if limit > 0 {
+        query = query.limit(limit);
+    }
+    Ok(async move { json_result(&client.efactura().submissions(&query).await?) })
+}
+
+/// The state database's submissions, newest first. `cif`, `state` ("pending", "sending",
+/// "unknown", "uploaded", "failed"): NULL for all; `limit`: at most this many (0: 1000).
+/// Result JSON: an array of submissions (as `anaf_efactura_submit`'s).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_submissions(
+    client: *const anaf_client,
+    cif: *const c_char,
+    state: *const c_char,
+    limit: u32,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe {
+        prepare_submissions(client, cif, state, limit)
+    })
+}
+
+/// `_async` twin of `anaf_efactura_submissions`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_submissions_async(
+    client: *const anaf_client,
+    cif: *const c_char,
+    state: *const c_char,
+    limit: u32,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe {
+        prepare_submissions(client, cif, state, limit)
+    })
+}
+
+unsafe fn prepare_quota_usage(
+    client: *const anaf_client,
+) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
+    // SAFETY: NULL or a live client per the contract.
+    let client = unsafe { client_of(client) }?;
+    Ok(async move { json_result(&client.quota_usage().await?) })
+}
+
+/// Today's use of ANAF's daily limits as the quota ledger counts them (empty without a
+/// state database). Result JSON: an array of `{"day", "counter", "scope", "key", "used",
+/// "limit", "remaining", "resets_at"}`; a call over its limit fails with ANAF_QUOTA_EXHAUSTED
+/// (with `limit`, `limit_scope` and `retry_after_ms` until midnight in Bucharest).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_quota_usage(
+    client: *const anaf_client,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe { prepare_quota_usage(client) })
+}
+
+/// `_async` twin of `anaf_quota_usage`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_quota_usage_async(
+    client: *const anaf_client,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe { prepare_quota_usage(client) })
 }
 
 unsafe fn prepare_upload_and_wait(

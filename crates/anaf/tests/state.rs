@@ -224,3 +224,24 @@ async fn a_bad_database_location_is_a_clear_error() {
     assert!(!error.to_string().contains("s3cret-pw"), "{error}");
     assert!(!format!("{error:?}").contains("s3cret-pw"));
 }
+
+#[tokio::test]
+async fn a_memory_database_is_one_database_for_all_its_clones() {
+    let database = Database::open("sqlite::memory:").await.unwrap();
+    let charge = Charge {
+        counter: Counter::Status,
+        key: "1".into(),
+    };
+    let tasks = (0..6).map(|_| {
+        let database = database.clone();
+        let charge = charge.clone();
+        tokio::spawn(async move { database.charge(day(), &charge, 4).await.unwrap() })
+    });
+    let granted = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|outcome| outcome.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(granted, 4);
+    assert_eq!(database.schema_version().await.unwrap(), SCHEMA_VERSION);
+}

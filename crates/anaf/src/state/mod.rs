@@ -62,15 +62,23 @@ impl Database {
     /// Opens (creating if needed) and migrates a state database:
     /// - `postgres://user:password@host/database` (or `postgresql://`);
     /// - `sqlite://path/to/file.db`, `sqlite::memory:` (this process only), or a plain file
-    ///   path, which is a SQLite file created if missing.
+    ///   path, which is a SQLite file created if missing. A memory database is shared by
+    ///   the clones of this `Database` (one connection), and gone when they are.
     pub async fn open(url: &str) -> Result<Database, Error> {
         sqlx::any::install_default_drivers();
         let (engine, url) = locate(url)?;
+        // sqlx's `Any` makes each connection from the URL anew, and each in-memory SQLite
+        // connection is a database of its own: a memory database is one connection, kept.
+        let in_memory = engine == Engine::Sqlite && url.contains(":memory:");
         let options = AnyPoolOptions::new()
             .max_connections(match engine {
+                _ if in_memory => 1,
                 Engine::Sqlite => 4,
                 Engine::Postgres => 8,
             })
+            .min_connections(u32::from(in_memory))
+            .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
+            .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
             .acquire_timeout(Duration::from_secs(60));
         let options = match engine {
             // Writers wait for each other (up to 60 s) instead of failing at once.
@@ -92,7 +100,7 @@ impl Database {
             .connect(&url)
             .await
             .map_err(|e| failure("cannot open the state database", e))?;
-        if engine == Engine::Sqlite && !url.contains(":memory:") {
+        if engine == Engine::Sqlite && !in_memory {
             // Readers do not block the writer, and a commit is one append to the log.
             sqlx::raw_sql("PRAGMA journal_mode = WAL")
                 .execute(&pool)
