@@ -724,9 +724,11 @@ impl NativeClient {
     #[pyo3(signature = (*, environment=None, base_url=None, client_id=None, client_secret=None,
         redirect_uri=None, token_file=None, token_load=None, token_save=None, token_clear=None,
         token_sharing_key=None, on_token_event=None, requests_per_minute=None, limit_requests=true,
-        timeout=None, connect_timeout=None, user_agent=None, proxy=None, max_retries=None))]
+        timeout=None, connect_timeout=None, user_agent=None, proxy=None, max_retries=None,
+        state_database=None, resend_after=None, daily_limit=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         environment: Option<&str>,
         base_url: Option<&str>,
         client_id: Option<String>,
@@ -745,6 +747,9 @@ impl NativeClient {
         user_agent: Option<String>,
         proxy: Option<String>,
         max_retries: Option<u32>,
+        state_database: Option<String>,
+        resend_after: Option<f64>,
+        daily_limit: Option<u32>,
     ) -> PyResult<NativeClient> {
         let mut builder = anaf_core::Client::builder();
         if let Some(environment) = environment {
@@ -813,6 +818,19 @@ impl NativeClient {
             let mut policy = anaf_core::RetryPolicy::default();
             policy.max_attempts = retries.saturating_add(1);
             builder = builder.retry_policy(policy);
+        }
+        if let Some(url) = state_database {
+            // Opens and migrates the database now, without the GIL.
+            let database = py
+                .detach(|| anaf_core::runtime::block_on(anaf_core::state::Database::open(&url)))
+                .map_err(py_error)?;
+            builder = builder.state(database);
+        }
+        if let Some(seconds) = resend_after {
+            builder = builder.resend_after(seconds_arg(seconds, "resend_after")?);
+        }
+        if let Some(limit) = daily_limit {
+            builder = builder.daily_limits(anaf_core::quota::DailyLimits::all(limit));
         }
         Ok(NativeClient {
             client: builder.build().map_err(py_error)?,
@@ -929,6 +947,55 @@ impl NativeClient {
             async move { client.efactura().upload(xml, &cif, options).await },
             json_out,
         ))
+    }
+
+    #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        xml: Vec<u8>,
+        cif: String,
+        standard: &str,
+        external: bool,
+        self_billed: bool,
+        enforcement: bool,
+        b2c: bool,
+    ) -> PyResult<Call> {
+        let options = upload_options(standard, external, self_billed, enforcement, b2c)?;
+        let client = self.client.clone();
+        Ok(Call::new(
+            async move { client.efactura().submit(xml, &cif, options).await },
+            json_out,
+        ))
+    }
+
+    fn resume_submissions(&self) -> Call {
+        let client = self.client.clone();
+        Call::new(async move { client.efactura().resume_submissions().await }, json_out)
+    }
+
+    #[pyo3(signature = (cif=None, state=None, limit=None))]
+    fn submissions(&self, cif: Option<String>, state: Option<&str>, limit: Option<u32>) -> PyResult<Call> {
+        let mut query = anaf_core::state::SubmissionQuery::new();
+        if let Some(cif) = cif {
+            query = query.cif(anaf_core::Cif::parse(&cif).map_err(py_error)?.as_str());
+        }
+        if let Some(state) = state {
+            query = query.state(code(state, "state")?);
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        let client = self.client.clone();
+        Ok(Call::new(
+            async move { client.efactura().submissions(&query).await },
+            json_out,
+        ))
+    }
+
+    fn quota_usage(&self) -> Call {
+        let client = self.client.clone();
+        Call::new(async move { client.quota_usage().await }, json_out)
     }
 
     #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false,

@@ -160,3 +160,21 @@ def test_calls_work_with_asyncios_helpers(anaf_sandbox: anaf.Sandbox) -> None:
             await client._native.status(15000).start()
 
     asyncio.run(main())
+
+
+def test_submit_from_asyncio(anaf_sandbox: anaf.Sandbox) -> None:
+    async def main() -> None:
+        client = anaf.AsyncClient(
+            **anaf_sandbox.client_options(), max_retries=0, state_database="sqlite::memory:"
+        )
+        await client.exchange_code(anaf_sandbox.authorize())
+        xml = anaf.Sandbox.sample_invoice("PYA-SUBMIT-1", SELLER, BUYER)
+        first = await client.submit(xml, SELLER)
+        assert first.state == "uploaded" and first.upload_id is not None
+        again = await client.submit(xml, SELLER)
+        assert again.upload_id == first.upload_id and again.attempts == 1
+        assert [r.key for r in await client.submissions()] == [first.key]
+        assert await client.resume_submissions() == []
+        assert await client.quota_usage() == []  # an invoice upload counts against no limit
+
+    asyncio.run(main())

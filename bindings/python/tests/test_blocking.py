@@ -371,3 +371,42 @@ def play_the_browser(sandbox: anaf.Sandbox, authorization_url: str) -> str:
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
     return str(urllib.request.urlopen(callback, context=insecure).read().decode())
+
+
+def test_submit_sends_once_and_settles_a_lost_answer(anaf_sandbox: anaf.Sandbox, tmp_path: "os.PathLike[str]") -> None:
+    database = str(os.path.join(tmp_path, "state.db"))
+    client = anaf.Client(**anaf_sandbox.client_options(), max_retries=0, state_database=database)
+    client.exchange_code(anaf_sandbox.authorize())
+    # ANAF stores the invoice, then the answer is lost.
+    anaf_sandbox.inject_fault("efactura.upload", {"kind": "accept_then_drop"}, times=1)
+    record = client.submit(invoice("PY-SUBMIT-1"), SELLER)
+    assert record.state == "unknown"
+    assert record.last_error is not None and record.last_error["upload_outcome_unknown"] is True
+    # Another process (a second client on the same database file) settles it from ANAF's list.
+    other = anaf.Client(**anaf_sandbox.client_options(), max_retries=0, state_database=database)
+    other.exchange_code(anaf_sandbox.authorize())
+    settled = other.resume_submissions()
+    assert [r.state for r in settled] == ["uploaded"]
+    copies = [u for u in anaf_sandbox.uploads(SELLER) if u["document_number"] == "PY-SUBMIT-1"]
+    assert len(copies) == 1 and settled[0].upload_id == copies[0]["upload_id"]
+    assert settled[0].invoice_number == "PY-SUBMIT-1" and settled[0].attempts == 1
+    assert isinstance(settled[0].created_at, dt.datetime)
+    again = client.submit(invoice("PY-SUBMIT-1"), SELLER)
+    assert again.state == "uploaded" and again.upload_id == settled[0].upload_id
+    assert [r.key for r in client.submissions(SELLER, "uploaded")] == [record.key]
+    usage = {u.counter: u for u in client.quota_usage()}
+    assert usage["list_paged"].used >= 1 and usage["list_paged"].scope == "cif"
+    assert usage["list_paged"].resets_at > dt.datetime.now(dt.timezone.utc)
+    with pytest.raises(anaf.InvalidInputError) as no_database:
+        anaf.Client(**anaf_sandbox.client_options()).submit(invoice("PY-SUBMIT-2"), SELLER)
+    assert no_database.value.field == "state"
+
+
+def test_the_quota_ledger_refuses_a_call_over_its_limit(anaf_sandbox: anaf.Sandbox) -> None:
+    client = anaf.Client(**anaf_sandbox.client_options(), state_database="sqlite::memory:", daily_limit=1)
+    client.exchange_code(anaf_sandbox.authorize())
+    client.list_messages(SELLER, 1)
+    with pytest.raises(anaf.QuotaExhaustedError) as refused:
+        client.list_messages(SELLER, 1)
+    assert refused.value.limit == 1 and refused.value.limit_scope == "cif"
+    assert refused.value.retry_after is not None and refused.value.retry_after > 0

@@ -46,8 +46,10 @@ from ._results import (
     MessagePage,
     RegisterEntry,
     RegisterLookup,
+    QuotaUsage,
     SignatureVerdict,
     Submission,
+    SubmissionRecord,
     Taxpayer,
     TaxpayerLookup,
     TokenInfo,
@@ -70,8 +72,8 @@ __all__ = [
     "Client", "DailyLimitError", "DownloadExpiredError", "DuplicateInvoiceError", "ForbiddenError",
     "InternalError", "InvalidInputError", "Message", "MessagePage", "NoCifRightError",
     "NoCifRightsError", "NotFoundError", "OAuthError", "Pages", "QuotaExhaustedError",
-    "RateLimitedError", "RegisterEntry", "RegisterLookup", "Sandbox", "SignatureVerdict",
-    "Submission", "Taxpayer", "TaxpayerLookup", "TimeoutError", "TokenInfo", "TokenStatus",
+    "QuotaUsage", "RateLimitedError", "RegisterEntry", "RegisterLookup", "Sandbox", "SignatureVerdict",
+    "Submission", "SubmissionRecord", "Taxpayer", "TaxpayerLookup", "TimeoutError", "TokenInfo", "TokenStatus",
     "TransportError", "TransportReceipt", "TransportRecord", "TransportState",
     "UnauthorizedError", "UnexpectedResponseError", "UploadReceipt", "UploadState",
     "ValidationReport", "VatPeriod", "WafRejectedError", "log_to_python", "validate_cif",
@@ -105,7 +107,12 @@ class _Base:
       `AsyncClient` these callables may be coroutine functions: they run on the event loop
       the client is used from;
     - `requests_per_minute` (default ANAF's budget), `limit_requests=False` to turn it off,
-      `timeout`, `connect_timeout` (seconds), `user_agent`, `proxy`, `max_retries`.
+      `timeout`, `connect_timeout` (seconds), `user_agent`, `proxy`, `max_retries`;
+    - `state_database`: a SQLite file or `postgres://user:password@host/db`, shared by every
+      process and machine using it: the journal of `submit` (each invoice at most once) and
+      the ledger that keeps calls under ANAF's daily limits (`daily_limit`: one limit for
+      every counted call; default ANAF's less 5%); `resend_after` (seconds, default 1800):
+      how long a lost upload is looked for at ANAF before it is sent again.
     """
 
     def __init__(
@@ -129,6 +136,9 @@ class _Base:
         user_agent: Optional[str] = None,
         proxy: Optional[str] = None,
         max_retries: Optional[int] = None,
+        state_database: Optional[str] = None,
+        resend_after: Optional[float] = None,
+        daily_limit: Optional[int] = None,
     ) -> None:
         # AsyncClient's async event callables still running (see `_run_soon`).
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -151,6 +161,9 @@ class _Base:
             user_agent=user_agent,
             proxy=proxy,
             max_retries=max_retries,
+            state_database=state_database,
+            resend_after=resend_after,
+            daily_limit=daily_limit,
         )
 
     def _callable(self, fn: Optional[Callable[..., Any]], wait: bool = True) -> Optional[Callable[..., Any]]:
@@ -268,6 +281,31 @@ class Client(_Base):
         return build(UploadReceipt, self._native.upload(
             _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
             enforcement=enforcement, b2c=b2c).wait())
+
+    def submit(
+        self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
+        self_billed: bool = False, enforcement: bool = False, b2c: bool = False,
+    ) -> SubmissionRecord:
+        """Uploads an invoice at most once, through `state_database`: "uploaded" with its
+        upload index, or "unknown" when ANAF's answer was lost (it is looked for at ANAF by
+        the next `submit` of it or `resume_submissions`; never send it yourself)."""
+        return build(SubmissionRecord, self._native.submit(
+            _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
+            enforcement=enforcement, b2c=b2c).wait())
+
+    def resume_submissions(self) -> list[SubmissionRecord]:
+        """Moves on every unsettled submission (call it once after a restart)."""
+        return build_list(SubmissionRecord, self._native.resume_submissions().wait())
+
+    def submissions(
+        self, cif: Optional[str] = None, state: Optional[str] = None, limit: Optional[int] = None
+    ) -> list[SubmissionRecord]:
+        """The journal, newest first."""
+        return build_list(SubmissionRecord, self._native.submissions(cif, state, limit).wait())
+
+    def quota_usage(self) -> list[QuotaUsage]:
+        """Today's use of ANAF's daily limits (empty without `state_database`)."""
+        return build_list(QuotaUsage, self._native.quota_usage().wait())
 
     def upload_and_wait(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
@@ -420,6 +458,25 @@ class AsyncClient(_Base):
         return build(UploadReceipt, await self._start(self._native.upload(
             _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
             enforcement=enforcement, b2c=b2c)))
+
+    async def submit(
+        self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
+        self_billed: bool = False, enforcement: bool = False, b2c: bool = False,
+    ) -> SubmissionRecord:
+        return build(SubmissionRecord, await self._start(self._native.submit(
+            _bytes(xml), cif, standard=standard, external=external, self_billed=self_billed,
+            enforcement=enforcement, b2c=b2c)))
+
+    async def resume_submissions(self) -> list[SubmissionRecord]:
+        return build_list(SubmissionRecord, await self._start(self._native.resume_submissions()))
+
+    async def submissions(
+        self, cif: Optional[str] = None, state: Optional[str] = None, limit: Optional[int] = None
+    ) -> list[SubmissionRecord]:
+        return build_list(SubmissionRecord, await self._start(self._native.submissions(cif, state, limit)))
+
+    async def quota_usage(self) -> list[QuotaUsage]:
+        return build_list(QuotaUsage, await self._start(self._native.quota_usage()))
 
     async def upload_and_wait(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,

@@ -124,6 +124,44 @@ class Submission:
 
 
 @_dataclass
+class SubmissionRecord:
+    """An invoice given to `submit`, and where it stands: `state` is pending, sending,
+    unknown (ANAF's answer was lost: it is looked for at ANAF; never send it yourself),
+    uploaded (with `upload_id`, its one upload index) or failed (see `last_error`)."""
+
+    key: str
+    cif: str
+    standard: str
+    sha256: str
+    state: str
+    attempts: int
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    invoice_number: Optional[str] = None
+    issue_date: Optional[str] = None
+    upload_id: Optional[int] = None
+    last_error: Optional[dict[str, Any]] = None
+    sent_at: Optional[_dt.datetime] = None
+
+
+@_dataclass
+class QuotaUsage:
+    """Today's use of one of ANAF's daily limits, as the quota ledger counts it: `counter`
+    (list, list_paged, status, download, upload_rasp, transport_status, transport_list),
+    counted per `scope` (cif, message, user) under `key`; it resets at `resets_at`
+    (midnight in Bucharest)."""
+
+    day: _dt.date
+    counter: str
+    scope: str
+    key: str
+    used: int
+    limit: int
+    remaining: int
+    resets_at: _dt.datetime
+
+
+@_dataclass
 class Message:
     """A message of the list: `id` is the download id; `kind` is sent, received, errors or
     buyer_message; `created_at` in Bucharest time."""
