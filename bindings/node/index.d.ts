@@ -111,6 +111,65 @@ export interface ClientOptions {
   proxy?: string
   /** Retries of idempotent requests (0: none). */
   maxRetries?: number
+  /**
+   * The state database, shared by every process and machine that uses it: a SQLite file, or
+   * `postgres://user:password@host/database`. It holds the journal of `submit` (each invoice
+   * at most once) and the ledger that keeps calls under ANAF's daily limits. Opened (and its
+   * schema made or upgraded) by the constructor.
+   */
+  stateDatabase?: string
+  /** How long (milliseconds) a lost upload is looked for at ANAF before `submit` sends it again (default 30 minutes). */
+  resendAfter?: number
+  /** One daily limit for every counted call (default: ANAF's limits less 5%). */
+  dailyLimit?: number
+}
+
+/** An invoice given to `submit`, and where it stands. */
+export interface SubmissionRecord {
+  /** The submission's identity: SHA-256 of the CIF, the upload options and the document. */
+  key: string
+  cif: string
+  standard: string
+  /** SHA-256 of the document. */
+  sha256: string
+  invoiceNumber: string | null
+  issueDate: string | null
+  /**
+   * `uploaded` (with `uploadId`, its one upload index), `unknown` (ANAF's answer was lost: it is
+   * looked for at ANAF by the next `submit` of it or `resumeSubmissions`; never send it
+   * yourself), `sending` (another process is on it), `pending` or `failed` (see `lastError`).
+   */
+  state: 'pending' | 'sending' | 'unknown' | 'uploaded' | 'failed'
+  uploadId: number | null
+  /** How many times it was sent (more than one only after ANAF was shown not to hold it). */
+  attempts: number
+  /** The last failure, as `AnafError`'s fields. */
+  lastError: Record<string, unknown> | null
+  createdAt: Date
+  updatedAt: Date
+  sentAt: Date | null
+}
+
+export interface SubmissionQuery {
+  cif?: string
+  state?: SubmissionRecord['state']
+  /** At most this many, newest first (default 1000). */
+  limit?: number
+}
+
+/** Today's use of one of ANAF's daily limits, as the quota ledger counts it. */
+export interface QuotaUsage {
+  /** The Bucharest calendar day, `YYYY-MM-DD`. */
+  day: string
+  counter: 'upload_rasp' | 'status' | 'list' | 'list_paged' | 'download' | 'transport_status' | 'transport_list'
+  scope: 'cif' | 'message' | 'user'
+  /** The CIF, upload index or download id counted. */
+  key: string
+  used: number
+  limit: number
+  remaining: number
+  /** Midnight in Bucharest. */
+  resetsAt: Date
 }
 
 export interface TokenInfo {
@@ -430,6 +489,22 @@ export declare class Client {
   /** Uploads an invoice (never retried: see `AnafError.uploadOutcomeUnknown`). */
   upload(xml: Xml, cif: string, options?: UploadOptions): Promise<UploadReceipt>
   uploadSync(xml: Xml, cif: string, options?: UploadOptions): UploadReceipt
+  /**
+   * Uploads an invoice at most once, through `stateDatabase`: recorded first; when ANAF's
+   * answer is lost it is looked for in ANAF's list of sent invoices before it is ever sent
+   * again. A failure that left nothing at ANAF rejects (and is recorded).
+   */
+  submit(xml: Xml, cif: string, options?: UploadOptions): Promise<SubmissionRecord>
+  submitSync(xml: Xml, cif: string, options?: UploadOptions): SubmissionRecord
+  /** Moves on every unsettled submission (call it once after a restart). */
+  resumeSubmissions(options?: CallOptions): Promise<SubmissionRecord[]>
+  resumeSubmissionsSync(): SubmissionRecord[]
+  /** The journal, newest first. */
+  submissions(query?: SubmissionQuery, options?: CallOptions): Promise<SubmissionRecord[]>
+  submissionsSync(query?: SubmissionQuery): SubmissionRecord[]
+  /** Today's use of ANAF's daily limits (empty without `stateDatabase`). */
+  quotaUsage(options?: CallOptions): Promise<QuotaUsage[]>
+  quotaUsageSync(): QuotaUsage[]
   /** Uploads and polls the state until it is final (or the wait options say stop). */
   uploadAndWait(xml: Xml, cif: string, options?: WaitOptions): Promise<Submission>
   uploadAndWaitSync(xml: Xml, cif: string, options?: WaitOptions): Submission

@@ -443,6 +443,9 @@ class Client {
         userAgent: o.userAgent,
         proxy: o.proxy,
         maxRetries: o.maxRetries,
+        stateDatabase: o.stateDatabase === undefined ? undefined : String(o.stateDatabase),
+        resendAfterMs: ms(o.resendAfter, 'resendAfter'),
+        dailyLimit: o.dailyLimit,
       })
     } catch (error) {
       throw toError(error)
@@ -549,6 +552,41 @@ class Client {
 
   uploadSync(xml, cif, options) {
     return callSync((how) => this._native.upload(xml, cif, uploadFlags(options), how), json)
+  }
+
+  /** Uploads an invoice at most once, through `stateDatabase` (see index.d.ts). */
+  submit(xml, cif, options) {
+    return callAsync((how) => this._native.submit(xml, cif, uploadFlags(options), how), json, options?.signal)
+  }
+
+  submitSync(xml, cif, options) {
+    return callSync((how) => this._native.submit(xml, cif, uploadFlags(options), how), json)
+  }
+
+  resumeSubmissions(options) {
+    return callAsync((how) => this._native.resumeSubmissions(how), json, options?.signal)
+  }
+
+  resumeSubmissionsSync() {
+    return callSync((how) => this._native.resumeSubmissions(how), json)
+  }
+
+  submissions(query, options) {
+    const q = query || {}
+    return callAsync((how) => this._native.submissions(q.cif, q.state, q.limit, how), json, options?.signal)
+  }
+
+  submissionsSync(query) {
+    const q = query || {}
+    return callSync((how) => this._native.submissions(q.cif, q.state, q.limit, how), json)
+  }
+
+  quotaUsage(options) {
+    return callAsync((how) => this._native.quotaUsage(how), json, options?.signal)
+  }
+
+  quotaUsageSync() {
+    return callSync((how) => this._native.quotaUsage(how), json)
   }
 
   _uploadAndWait(xml, cif, options, how) {

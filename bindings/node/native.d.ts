@@ -67,6 +67,10 @@ export declare class NativeClient {
   clearTokens(how: How): unknown
   hello(name: string, how: How): unknown
   upload(xml: string | Buffer, cif: string, options: NativeUploadOptions | undefined | null, how: How): unknown
+  submit(xml: string | Buffer, cif: string, options: NativeUploadOptions | undefined | null, how: How): unknown
+  resumeSubmissions(how: How): unknown
+  submissions(cif: string | undefined | null, state: string | undefined | null, limit: number | undefined | null, how: How): unknown
+  quotaUsage(how: How): unknown
   uploadAndWait(xml: string | Buffer, cif: string, options: NativeUploadOptions | undefined | null, wait: NativeWaitOptions | undefined | null, how: How): unknown
   status(uploadId: number, how: How): unknown
   download(downloadId: number, how: How): unknown
@@ -157,6 +161,11 @@ export interface NativeClientOptions {
   userAgent?: string
   proxy?: string
   maxRetries?: number
+  /** A SQLite file or a `postgres://` URL: the journal of `submit` and the quota ledger. */
+  stateDatabase?: string
+  resendAfterMs?: number
+  /** One daily limit for every counted call (default: ANAF's less 5%). */
+  dailyLimit?: number
 }
 
 /** `upload`'s flags. */

@@ -580,6 +580,11 @@ pub struct NativeClientOptions {
     pub user_agent: Option<String>,
     pub proxy: Option<String>,
     pub max_retries: Option<u32>,
+    /// A SQLite file or a `postgres://` URL: the journal of `submit` and the quota ledger.
+    pub state_database: Option<String>,
+    pub resend_after_ms: Option<f64>,
+    /// One daily limit for every counted call (default: ANAF's less 5%).
+    pub daily_limit: Option<u32>,
 }
 
 impl std::fmt::Debug for NativeClientOptions {
@@ -873,6 +878,18 @@ impl NativeClient {
             policy.max_attempts = retries.saturating_add(1);
             builder = builder.retry_policy(policy);
         }
+        if let Some(url) = o.state_database {
+            // Opened and migrated here: a constructor cannot wait for a Promise.
+            let database = anaf_core::runtime::block_on(anaf_core::state::Database::open(&url))
+                .map_err(|e| js_error(&e))?;
+            builder = builder.state(database);
+        }
+        if let Some(ms) = o.resend_after_ms {
+            builder = builder.resend_after(millis(ms, "resendAfter")?);
+        }
+        if let Some(limit) = o.daily_limit {
+            builder = builder.daily_limits(anaf_core::quota::DailyLimits::all(limit));
+        }
         Ok(NativeClient {
             client: builder.build().map_err(|e| js_error(&e))?,
             serve_callbacks,
@@ -1023,6 +1040,54 @@ impl NativeClient {
         self.call(env, how, |c| {
             Box::pin(async move { c.efactura().upload(xml, &cif, options).await })
         })
+    }
+
+    #[napi]
+    pub fn submit<'env>(
+        &self,
+        env: &'env Env,
+        xml: Either<String, Buffer>,
+        cif: String,
+        options: Option<NativeUploadOptions>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
+        let options = upload_options(options)?;
+        let xml = bytes(xml);
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().submit(xml, &cif, options).await })
+        })
+    }
+
+    #[napi]
+    pub fn resume_submissions<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.efactura().resume_submissions().await }))
+    }
+
+    #[napi]
+    pub fn submissions<'env>(
+        &self,
+        env: &'env Env,
+        cif: Option<String>,
+        state: Option<String>,
+        limit: Option<u32>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
+        let mut query = anaf_core::state::SubmissionQuery::new();
+        if let Some(cif) = cif {
+            query = query.cif(anaf_core::Cif::parse(&cif).map_err(|e| js_error(&e))?.as_str());
+        }
+        if let Some(state) = opt_code(state, "state")? {
+            query = query.state(state);
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        self.call(env, how, |c| Box::pin(async move { c.efactura().submissions(&query).await }))
+    }
+
+    #[napi]
+    pub fn quota_usage<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
+        self.call(env, how, |c| Box::pin(async move { c.quota_usage().await }))
     }
 
     #[napi]
