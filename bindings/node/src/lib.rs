@@ -880,8 +880,8 @@ impl NativeClient {
         }
         if let Some(url) = o.state_database {
             // Opened and migrated here: a constructor cannot wait for a Promise.
-            let database = anaf_core::runtime::block_on(anaf_core::state::Database::open(&url))
-                .map_err(|e| js_error(&e))?;
+            let database =
+                anaf_core::runtime::block_on(anaf_core::state::Database::open(&url)).map_err(|e| js_error(&e))?;
             builder = builder.state(database);
         }
         if let Some(ms) = o.resend_after_ms {
@@ -1060,7 +1060,9 @@ impl NativeClient {
 
     #[napi]
     pub fn resume_submissions<'env>(&self, env: &'env Env, how: How<'_>) -> napi::Result<Unknown<'env>> {
-        self.call(env, how, |c| Box::pin(async move { c.efactura().resume_submissions().await }))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().resume_submissions().await })
+        })
     }
 
     #[napi]
@@ -1082,7 +1084,9 @@ impl NativeClient {
         if let Some(limit) = limit {
             query = query.limit(limit);
         }
-        self.call(env, how, |c| Box::pin(async move { c.efactura().submissions(&query).await }))
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().submissions(&query).await })
+        })
     }
 
     #[napi]

@@ -241,7 +241,7 @@ is not sent again.
 Examples:
   anaf efactura submit factura-001.xml --cif RO12345678
   anaf efactura submit luna-11/*.xml --cif RO12345678 --json")]
-    Submit(SubmitArgs),
+    Submit(DocumentArgs),
     /// The invoices given to `submit` and where each stands (pending, sending, unknown,
     /// uploaded, failed).
     #[command(after_help = "\
@@ -327,14 +327,15 @@ Examples:
     },
 }
 
+/// The invoices and how they are sent: what `upload` and `submit` share.
 #[derive(Args, Debug)]
-pub struct UploadArgs {
+pub struct DocumentArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The seller's CIF (with or without RO).
     #[arg(long)]
     pub cif: String,
-    /// ubl (invoice), cn (credit note), cii, rasp (a buyer's message).
+    /// ubl (invoice), cn (credit note), cii, rasp (a buyer's message; upload only).
     #[arg(long, default_value = "ubl")]
     pub standard: String,
     /// The buyer is outside Romania.
@@ -349,36 +350,18 @@ pub struct UploadArgs {
     /// An invoice to a consumer (B2C).
     #[arg(long)]
     pub b2c: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub document: DocumentArgs,
     /// Wait for ANAF's verdict (ok or nok) after each upload.
     #[arg(long)]
     pub wait: bool,
     /// Seconds to wait for the verdict, with --wait.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
-}
-
-#[derive(Args, Debug)]
-pub struct SubmitArgs {
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// The seller's CIF (with or without RO).
-    #[arg(long)]
-    pub cif: String,
-    /// ubl (invoice), cn (credit note), cii.
-    #[arg(long, default_value = "ubl")]
-    pub standard: String,
-    /// The buyer is outside Romania.
-    #[arg(long = "extern")]
-    pub external: bool,
-    /// Self-billing: the buyer issues the invoice in the seller's name.
-    #[arg(long)]
-    pub self_billed: bool,
-    /// Filed by an enforcement body on the debtor's behalf.
-    #[arg(long)]
-    pub enforcement: bool,
-    /// An invoice to a consumer (B2C).
-    #[arg(long)]
-    pub b2c: bool,
 }
 
 #[derive(Args, Debug)]

@@ -13,7 +13,7 @@ use anstream::println;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 
-use crate::args::{DownloadArgs, EfacturaCommand, Global, ListArgs, SubmitArgs, UploadArgs};
+use crate::args::{DocumentArgs, DownloadArgs, EfacturaCommand, Global, ListArgs, UploadArgs};
 use crate::failure::{self, Exit, Failure};
 use crate::output::{self, BAD, GOOD, WARN, paint};
 use crate::session::{self, Secret};
@@ -130,13 +130,30 @@ fn submission_exit(record: &SubmissionRecord) -> Exit {
     }
 }
 
-fn submit(global: &Global, client: &blocking::Client, args: &SubmitArgs) -> Result<Exit, Failure> {
-    let options = UploadOptions::new()
+fn upload_options(args: &DocumentArgs) -> Result<UploadOptions, Failure> {
+    Ok(UploadOptions::new()
         .standard(parsed::<Standard>(&args.standard)?)
         .external(args.external)
         .self_billed(args.self_billed)
         .enforcement(args.enforcement)
-        .b2c(args.b2c);
+        .b2c(args.b2c))
+}
+
+/// A file's failure: in the JSON results, or printed with what to do next.
+fn report_failure(global: &Global, name: &str, failure: &Failure, results: &mut Vec<serde_json::Value>) {
+    if global.json {
+        results.push(json!({ "file": name, "error": failure.to_json()["error"] }));
+    } else {
+        let (what, next) = failure.explain();
+        println!("{name}: {} {what}", paint(BAD, "failed:"));
+        if let Some(next) = next {
+            println!("  {} {next}", paint(WARN, "what to do:"));
+        }
+    }
+}
+
+fn submit(global: &Global, client: &blocking::Client, args: &DocumentArgs) -> Result<Exit, Failure> {
+    let options = upload_options(args)?;
     let mut exit = Exit::Ok;
     let mut results = Vec::new();
     let bar = (args.files.len() > 1 && !global.json).then(|| output::bar(args.files.len() as u64, "invoices"));
@@ -163,15 +180,7 @@ fn submit(global: &Global, client: &blocking::Client, args: &SubmitArgs) -> Resu
             Err(error) => {
                 let failure = Failure::Anaf(error);
                 exit = worse(exit, failure.exit());
-                if global.json {
-                    results.push(json!({ "file": name, "error": failure.to_json()["error"] }));
-                } else {
-                    let (what, next) = failure.explain();
-                    println!("{name}: {} {what}", paint(BAD, "failed:"));
-                    if let Some(next) = next {
-                        println!("  {} {next}", paint(WARN, "what to do:"));
-                    }
-                }
+                report_failure(global, &name, &failure, &mut results);
             }
         }
     }
@@ -232,21 +241,17 @@ fn submissions(
     Ok(Exit::Ok)
 }
 
-fn upload(global: &Global, client: &blocking::Client, args: &UploadArgs) -> Result<Exit, Failure> {
-    let options = UploadOptions::new()
-        .standard(parsed::<Standard>(&args.standard)?)
-        .external(args.external)
-        .self_billed(args.self_billed)
-        .enforcement(args.enforcement)
-        .b2c(args.b2c);
+fn upload(global: &Global, client: &blocking::Client, upload: &UploadArgs) -> Result<Exit, Failure> {
+    let args = &upload.document;
+    let options = upload_options(args)?;
     let mut exit = Exit::Ok;
     let mut results = Vec::new();
     for file in &args.files {
         let xml = read(file)?;
         let name = file.display().to_string();
-        let outcome = if args.wait {
+        let outcome = if upload.wait {
             let spinner = output::spinner(format!("{name}: sent, waiting for ANAF's verdict"));
-            let wait = WaitOptions::default().timeout(Duration::from_secs(args.timeout));
+            let wait = WaitOptions::default().timeout(Duration::from_secs(upload.timeout));
             let submission = client.efactura().upload_and_wait(xml, &args.cif, options, wait);
             spinner.finish_and_clear();
             submission.map(|s| {
@@ -280,15 +285,7 @@ fn upload(global: &Global, client: &blocking::Client, args: &UploadArgs) -> Resu
             Err(error) => {
                 let failure = Failure::Anaf(error);
                 exit = worse(exit, failure.exit());
-                if global.json {
-                    results.push(json!({ "file": name, "error": failure.to_json()["error"] }));
-                } else {
-                    let (what, next) = failure.explain();
-                    println!("{name}: {} {what}", paint(BAD, "failed:"));
-                    if let Some(next) = next {
-                        println!("  {} {next}", paint(WARN, "what to do:"));
-                    }
-                }
+                report_failure(global, &name, &failure, &mut results);
                 // After an upload that may have reached ANAF, stop: the next files wait until
                 // the user knows where this one stands.
                 if failure.exit() == Exit::OutcomeUnknown {
