@@ -10,6 +10,11 @@
 //! and sent again only when it is still absent `resend_after` after it was sent (ANAF lists
 //! an invoice only once processed). Should a late one appear after all, ANAF's own duplicate
 //! check refuses the second copy.
+//!
+//! One case the hash cannot settle: ANAF's answer ZIP for a refused invoice (`nok`) holds only
+//! the error document, so a lost answer of an invoice ANAF refused is not recognised, and the
+//! invoice is sent again after `resend_after`; ANAF refuses it again. Nothing is registered
+//! twice, but the invoice then has two error messages.
 
 use std::collections::HashMap;
 
