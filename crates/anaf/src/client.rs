@@ -415,10 +415,12 @@ impl ClientBuilder {
                 state: self.state,
                 // Longer than any upload can last: past it the sender is presumed gone.
                 #[cfg(feature = "state")]
-                submission_lease: chrono::Duration::from_std(self.timeout.saturating_mul(2) + Duration::from_secs(5))
-                    .unwrap_or(chrono::Duration::hours(1)),
+                submission_lease: chrono::Duration::from_std(
+                    self.timeout.saturating_mul(2).saturating_add(Duration::from_secs(5)),
+                )
+                .unwrap_or(chrono::Duration::MAX),
                 #[cfg(feature = "state")]
-                resend_after: chrono::Duration::from_std(self.resend_after).unwrap_or(chrono::Duration::days(1)),
+                resend_after: chrono::Duration::from_std(self.resend_after).unwrap_or(chrono::Duration::MAX),
             }),
         })
     }

@@ -32,6 +32,11 @@ use crate::state::{Database, SubmissionQuery, SubmissionRecord, SubmissionState}
 /// only, and the two clocks differ).
 const SEARCH_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
 
+/// `time + wait`, or the end of time for a wait beyond the calendar (a caller's "never").
+fn later(time: DateTime<Utc>, wait: chrono::Duration) -> DateTime<Utc> {
+    time.checked_add_signed(wait).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 fn hex_sha256(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
@@ -152,8 +157,8 @@ impl EFactura {
                     return Ok(record);
                 }
                 SubmissionState::Pending | SubmissionState::Failed => {
-                    let lease = self.client.inner.submission_lease;
-                    if database.claim_for_sending(key, now, now + lease).await? {
+                    let lease_until = later(now, self.client.inner.submission_lease);
+                    if database.claim_for_sending(key, now, lease_until).await? {
                         return self.send_claimed(database, &record).await;
                     }
                 }
@@ -179,7 +184,7 @@ impl EFactura {
                                 now,
                             )
                             .await?;
-                    } else if now >= sent_at + self.client.inner.resend_after {
+                    } else if now >= later(sent_at, self.client.inner.resend_after) {
                         tracing::info!("a submission whose answer was lost is not at ANAF; sending it again");
                         database
                             .settle_submission(key, SubmissionState::Unknown, SubmissionState::Pending, None, None, now)
