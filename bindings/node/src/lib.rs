@@ -1076,7 +1076,7 @@ impl NativeClient {
     ) -> napi::Result<Unknown<'env>> {
         let mut query = anaf_core::state::SubmissionQuery::new();
         if let Some(cif) = cif {
-            query = query.cif(anaf_core::Cif::parse(&cif).map_err(|e| js_error(&e))?.as_str());
+            query = query.cif(cif);
         }
         if let Some(state) = opt_code(state, "state")? {
             query = query.state(state);

@@ -978,7 +978,7 @@ impl NativeClient {
     fn submissions(&self, cif: Option<String>, state: Option<&str>, limit: Option<u32>) -> PyResult<Call> {
         let mut query = anaf_core::state::SubmissionQuery::new();
         if let Some(cif) = cif {
-            query = query.cif(anaf_core::Cif::parse(&cif).map_err(py_error)?.as_str());
+            query = query.cif(cif);
         }
         if let Some(state) = state {
             query = query.state(code(state, "state")?);

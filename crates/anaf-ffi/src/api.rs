@@ -1206,7 +1206,7 @@ unsafe fn prepare_submissions(
     };
     let mut query = anaf_core::state::SubmissionQuery::new();
     if let Some(cif) = cif {
-        query = query.cif(anaf_core::Cif::parse(cif)?.as_str());
+        query = query.cif(cif);
     }
     if let Some(state) = state {
         query = query.state(code_arg(state, "state")?);

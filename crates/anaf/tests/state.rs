@@ -6,7 +6,6 @@ mod common;
 #[path = "common/databases.rs"]
 mod databases;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use anaf::ErrorKind;
@@ -14,7 +13,7 @@ use anaf::quota::{Charge, Counter, DailyLimits, QuotaLedger};
 use anaf::state::{Database, SCHEMA_VERSION};
 use chrono::NaiveDate;
 use common::*;
-use databases::fresh_databases;
+use databases::{child_client, child_process, child_var, fresh_databases};
 use sqlx::{Connection, Executor};
 
 fn day() -> NaiveDate {
@@ -113,23 +112,13 @@ const CHILD: &str = "child_process_lists_messages_until_the_ledger_says_no";
 #[test]
 #[ignore = "a helper process for processes_sharing_a_database_never_exceed_a_daily_limit"]
 fn child_process_lists_messages_until_the_ledger_says_no() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"));
-    let database = anaf::runtime::block_on(Database::open(&var("ANAF_STATE"))).unwrap();
-    let app = anaf::Application::new(
-        var("ANAF_CLIENT_ID"),
-        var("ANAF_CLIENT_SECRET"),
-        var("ANAF_REDIRECT_URI"),
-    );
-    let client = anaf::Client::builder()
-        .base_url(&var("ANAF_BASE_URL"))
-        .unwrap()
-        .application(app)
-        .quota_ledger(Arc::new(database))
-        .daily_limits(DailyLimits::all(var("ANAF_LIMIT").parse().unwrap()))
-        .requests_per_minute(None)
-        .build_blocking()
-        .unwrap();
-    client.oauth().exchange_code(&var("ANAF_CODE")).unwrap();
+    let limit = child_var("ANAF_LIMIT").parse().unwrap();
+    let client = child_client(|builder, database| {
+        builder
+            .quota_ledger(Arc::new(database))
+            .daily_limits(DailyLimits::all(limit))
+            .requests_per_minute(None)
+    });
     let mut calls = 0;
     loop {
         match client.efactura().list_messages(CIF, 10, None) {
@@ -146,18 +135,10 @@ async fn processes_sharing_a_database_never_exceed_a_daily_limit() {
     let (_dir, databases) = fresh_databases().await;
     for (engine, url) in databases {
         let sandbox = sandbox();
-        let app = sandbox.default_application();
         let children: Vec<_> = (0..3)
             .map(|_| {
-                Command::new(std::env::current_exe().unwrap())
-                    .args(["--exact", CHILD, "--ignored", "--nocapture", "--test-threads=1"])
-                    .env("ANAF_STATE", &url)
+                child_process(CHILD, &sandbox, &url)
                     .env("ANAF_LIMIT", "25")
-                    .env("ANAF_BASE_URL", sandbox.base_url())
-                    .env("ANAF_CLIENT_ID", &app.client_id)
-                    .env("ANAF_CLIENT_SECRET", &app.client_secret)
-                    .env("ANAF_REDIRECT_URI", &app.redirect_uris[0])
-                    .env("ANAF_CODE", code(&sandbox))
                     .stdout(std::process::Stdio::piped())
                     .spawn()
                     .unwrap()

@@ -8,7 +8,6 @@ mod common;
 mod databases;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::Duration;
 
 use anaf::efactura::UploadOptions;
@@ -16,7 +15,7 @@ use anaf::state::{Database, SubmissionQuery, SubmissionState};
 use anaf::{Client, ErrorKind};
 use anaf_sandbox::{Fault, FaultSpec, Sandbox};
 use common::*;
-use databases::fresh_databases;
+use databases::{child_client, child_process, child_var, fresh_databases};
 
 async fn client_on(sandbox: &Sandbox, url: &str, resend_after: Duration) -> Client {
     let database = Database::open(url).await.unwrap();
@@ -80,6 +79,18 @@ async fn an_invoice_is_uploaded_once_and_submitting_it_again_sends_nothing() {
             .await
             .unwrap();
         assert_eq!(listed, vec![record.clone()]);
+        let with_ro = SubmissionQuery::new().cif(format!("RO{CIF}"));
+        assert_eq!(
+            client.efactura().submissions(&with_ro).await.unwrap(),
+            listed,
+            "{engine}"
+        );
+        let bad = client
+            .efactura()
+            .submissions(&SubmissionQuery::new().cif("123"))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::InvalidInput, "{engine}");
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["state"], "uploaded");
         assert_eq!(json["standard"], "ubl");
@@ -204,7 +215,7 @@ async fn a_refusal_is_returned_and_recorded_and_a_bad_call_needs_a_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_invoice_submitted_by_two_processes_at_once_is_sent_once() {
+async fn the_same_invoices_submitted_by_two_clients_on_their_own_connections_are_sent_once() {
     let (_dir, databases) = fresh_databases().await;
     for (engine, url) in databases {
         let sandbox = sandbox();
@@ -318,24 +329,11 @@ const CHILD: &str = "child_process_submits_and_is_killed_mid_upload";
 #[test]
 #[ignore = "a helper process for a_submission_of_a_killed_process_is_resumed_and_settled"]
 fn child_process_submits_and_is_killed_mid_upload() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"));
-    let database = anaf::runtime::block_on(Database::open(&var("ANAF_STATE"))).unwrap();
-    let app = anaf::Application::new(
-        var("ANAF_CLIENT_ID"),
-        var("ANAF_CLIENT_SECRET"),
-        var("ANAF_REDIRECT_URI"),
-    );
-    let client = Client::builder()
-        .base_url(&var("ANAF_BASE_URL"))
-        .unwrap()
-        .application(app)
-        .state(database)
-        .timeout(Duration::from_secs(2))
-        .build_blocking()
-        .unwrap();
-    client.oauth().exchange_code(&var("ANAF_CODE")).unwrap();
+    let client = child_client(|builder, database| builder.state(database).timeout(Duration::from_secs(2)));
     println!("submitting");
-    let _ = client.efactura().submit(var("ANAF_XML"), CIF, UploadOptions::default());
+    let _ = client
+        .efactura()
+        .submit(child_var("ANAF_XML"), CIF, UploadOptions::default());
     unreachable!("killed before the answer");
 }
 
@@ -344,18 +342,10 @@ async fn a_submission_of_a_killed_process_is_resumed_and_settled() {
     let (_dir, databases) = fresh_databases().await;
     for (engine, url) in databases {
         let sandbox = sandbox();
-        let app = sandbox.default_application();
         let xml = invoice("K-1", CIF, PARTNER);
         // ANAF takes 1.5 s to answer; the process is killed before.
         fault(&sandbox, Fault::Latency { ms: 1_500 });
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD, "--ignored", "--nocapture", "--test-threads=1"])
-            .env("ANAF_STATE", &url)
-            .env("ANAF_BASE_URL", sandbox.base_url())
-            .env("ANAF_CLIENT_ID", &app.client_id)
-            .env("ANAF_CLIENT_SECRET", &app.client_secret)
-            .env("ANAF_REDIRECT_URI", &app.redirect_uris[0])
-            .env("ANAF_CODE", code(&sandbox))
+        let mut child = child_process(CHILD, &sandbox, &url)
             .env("ANAF_XML", &xml)
             .stdout(std::process::Stdio::null())
             .spawn()

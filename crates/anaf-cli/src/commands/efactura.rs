@@ -212,7 +212,7 @@ fn submissions(
     }
     let mut query = SubmissionQuery::new().limit(limit);
     if let Some(cif) = cif {
-        query = query.cif(anaf_core::Cif::parse(&cif)?.as_str());
+        query = query.cif(cif);
     }
     if let Some(state) = state {
         query = query.state(parsed::<SubmissionState>(&state)?);

@@ -11,6 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Database, failure};
+use crate::cif::Cif;
 use crate::efactura::{Standard, UploadOptions};
 use crate::error::Error;
 
@@ -96,6 +97,7 @@ pub struct SubmissionRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubmissionQuery {
+    /// With or without `RO`; checked like any CIF.
     pub cif: Option<String>,
     pub state: Option<SubmissionState>,
     /// At most this many (default 1000).
@@ -303,12 +305,14 @@ impl Database {
 
     /// The journal's submissions, newest first (also without a client, e.g. for a report).
     pub async fn submissions(&self, query: &SubmissionQuery) -> Result<Vec<SubmissionRecord>, Error> {
+        // Recorded as `Cif` writes it: `RO12345674` finds what `12345674` recorded.
+        let cif = query.cif.as_deref().map(Cif::parse).transpose()?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM anaf_submissions
              WHERE ($1 IS NULL OR cif = $1) AND ($2 IS NULL OR state = $2)
              ORDER BY created_at DESC, submission_key LIMIT $3"
         )))
-        .bind(query.cif.as_deref())
+        .bind(cif.as_ref().map(Cif::as_str))
         .bind(query.state.map(SubmissionState::code))
         .bind(i64::from(query.limit.unwrap_or(1000)))
         .fetch_all(&self.pool)

@@ -30,3 +30,43 @@ pub async fn fresh_databases() -> (tempfile::TempDir, Vec<(&'static str, String)
     }
     (dir, databases)
 }
+
+/// This test program run again for one of its ignored tests (`test`), as a second process on
+/// the parent's sandbox and state database, with a fresh authorization code.
+pub fn child_process(test: &str, sandbox: &anaf_sandbox::Sandbox, state_url: &str) -> std::process::Command {
+    let app = sandbox.default_application();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .env("ANAF_STATE", state_url)
+        .env("ANAF_BASE_URL", sandbox.base_url())
+        .env("ANAF_CLIENT_ID", &app.client_id)
+        .env("ANAF_CLIENT_SECRET", &app.client_secret)
+        .env("ANAF_REDIRECT_URI", &app.redirect_uris[0])
+        .env("ANAF_CODE", super::common::code(sandbox));
+    command
+}
+
+/// A variable `child_process` (or the parent test) set for this child.
+pub fn child_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"))
+}
+
+/// In a child process: a blocking client on the parent's sandbox, logged in, with the
+/// state database opened (`configure` chooses how it is used).
+pub fn child_client(
+    configure: impl FnOnce(anaf::ClientBuilder, anaf::state::Database) -> anaf::ClientBuilder,
+) -> anaf::blocking::Client {
+    let database = anaf::runtime::block_on(anaf::state::Database::open(&child_var("ANAF_STATE"))).unwrap();
+    let builder = anaf::Client::builder()
+        .base_url(&child_var("ANAF_BASE_URL"))
+        .unwrap()
+        .application(anaf::Application::new(
+            child_var("ANAF_CLIENT_ID"),
+            child_var("ANAF_CLIENT_SECRET"),
+            child_var("ANAF_REDIRECT_URI"),
+        ));
+    let client = configure(builder, database).build_blocking().unwrap();
+    client.oauth().exchange_code(&child_var("ANAF_CODE")).unwrap();
+    client
+}
