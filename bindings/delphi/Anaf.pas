@@ -394,6 +394,14 @@ function anaf_options_set_state_database(
   out_error: PPAnafError
 ): TAnafStatus; cdecl; external AnafLib;
 
+// Keeps the tokens in the state database (set it first) under `name`: one login shared by
+// every process and machine using that database, refreshed by one of them at a time.
+function anaf_options_set_database_tokens(
+  options: PAnafOptions;
+  name: PAnsiChar;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
 // How long after a lost answer `anaf_efactura_submit` looks for the invoice at ANAF before
 // sending it again (milliseconds; default 30 minutes).
 function anaf_options_set_resend_after(
@@ -1542,6 +1550,8 @@ type
     // The state database (a SQLite file, or postgres://user:password@host/database): the
     // journal of EFacturaSubmit and the ledger of ANAF's daily limits. Opened now.
     procedure SetStateDatabase(const Database: string);
+    // The tokens in the state database under Name, shared by every program that opens it.
+    procedure SetDatabaseTokens(const Name: string);
     procedure SetResendAfter(ResendAfterMs: UInt64);
     // One daily limit for every counted call (0: ANAF's limits less 5%).
     procedure SetDailyLimit(Limit: UInt32);
@@ -2345,6 +2355,16 @@ begin
   U := Utf8(Database);
   E := nil;
   AnafCheck(anaf_options_set_state_database(FHandle, PAnsiChar(U), @E), E);
+end;
+
+procedure TAnafOptions.SetDatabaseTokens(const Name: string);
+var
+  U: UTF8String;
+  E: PAnafError;
+begin
+  U := Utf8(Name);
+  E := nil;
+  AnafCheck(anaf_options_set_database_tokens(FHandle, PAnsiChar(U), @E), E);
 end;
 
 procedure TAnafOptions.SetResendAfter(ResendAfterMs: UInt64);

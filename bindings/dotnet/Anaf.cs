@@ -144,6 +144,7 @@ namespace Anaf
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_max_response_bytes(OptionsHandle o, ulong maxBytes, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_status_poll_budget(OptionsHandle o, uint polls, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_state_database(OptionsHandle o, byte[] database, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_database_tokens(OptionsHandle o, byte[] name, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_resend_after(OptionsHandle o, ulong resendAfterMs, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_daily_limit(OptionsHandle o, uint limit, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_options_set_token_store(OptionsHandle o, TokenStoreHandle store, ref IntPtr error);
@@ -1535,6 +1536,17 @@ namespace Anaf
         {
             var d = Utf8.Required(database, "database");
             return Set((ref IntPtr e) => Native.anaf_options_set_state_database(Handle, d, ref e));
+        }
+
+        /// <summary>
+        /// Keeps the tokens in the state database (<see cref="SetStateDatabase"/>, set first) under
+        /// <paramref name="name"/>: one login shared by every process and machine using that database,
+        /// refreshed by one of them at a time. Instead of a token file or a token store.
+        /// </summary>
+        public ClientOptions SetDatabaseTokens(string name)
+        {
+            var n = Utf8.Required(name, "name");
+            return Set((ref IntPtr e) => Native.anaf_options_set_database_tokens(Handle, n, ref e));
         }
 
         /// <summary>How long after an upload whose answer was lost Submit looks for it at ANAF before sending it again (default 30 minutes).</summary>

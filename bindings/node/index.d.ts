@@ -122,6 +122,12 @@ export interface ClientOptions {
   resendAfter?: number
   /** One daily limit for every counted call (default: ANAF's limits less 5%). */
   dailyLimit?: number
+  /**
+   * Keep the tokens in `stateDatabase` under this name (instead of `tokenFile` or token
+   * callbacks): one login for every process and machine using that database, refreshed by
+   * one of them at a time.
+   */
+  databaseTokens?: string
 }
 
 /** An invoice given to `submit`, and where it stands. */

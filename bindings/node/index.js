@@ -446,6 +446,7 @@ class Client {
         stateDatabase: o.stateDatabase === undefined ? undefined : String(o.stateDatabase),
         resendAfterMs: ms(o.resendAfter, 'resendAfter'),
         dailyLimit: o.dailyLimit,
+        databaseTokens: o.databaseTokens === undefined ? undefined : String(o.databaseTokens),
       })
     } catch (error) {
       throw toError(error)

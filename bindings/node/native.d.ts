@@ -166,6 +166,11 @@ export interface NativeClientOptions {
   resendAfterMs?: number
   /** One daily limit for every counted call (default: ANAF's less 5%). */
   dailyLimit?: number
+  /**
+   * Keep the tokens in the state database under this name (one login for every process
+   * and machine using it), instead of a token file or callbacks.
+   */
+  databaseTokens?: string
 }
 
 /** `upload`'s flags. */

@@ -1182,7 +1182,40 @@ static void state_database(void) {
     e = expect_error("mysql", anaf_options_set_state_database(options, "mysql://localhost/x", &err), ANAF_INVALID_INPUT);
     CHECK(strcmp(anaf_error_field(e), "database") == 0);
     anaf_error_free(e);
+    /* Tokens in the database need one. */
+    ok("database tokens alone", anaf_options_set_database_tokens(options, "company-42", &err));
+    anaf_error_free(expect_error("no database for the tokens", anaf_client_new(options, &client, &err),
+                                 ANAF_INVALID_INPUT));
+    anaf_error_free(expect_error("NULL name", anaf_options_set_database_tokens(options, NULL, &err),
+                                 ANAF_INVALID_INPUT));
     anaf_options_free(options);
+
+    /* Tokens in a database file: a program that starts later (or runs on another machine,
+       with postgres://) uses the login of the first one. */
+    char path[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/anaf-c-tokens-%d.db", tmp ? tmp : "/tmp", (int)getpid());
+    for (int run = 0; run < 2; run++) {
+        options = sandbox_options(sandbox);
+        ok("state file", anaf_options_set_state_database(options, path, &err));
+        ok("database tokens", anaf_options_set_database_tokens(options, "company-42", &err));
+        client = new_client(options);
+        if (run == 0) {
+            log_in(sandbox, client);
+        } else {
+            anaf_result *hello = NULL;
+            ok("hello with the stored login", anaf_hello(client, "later", &hello, &err));
+            anaf_result_free(hello);
+        }
+        anaf_client_free(client);
+        anaf_options_free(options);
+    }
+    const char *suffixes[] = {"", "-wal", "-shm", "-tokens.lock"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char file[600];
+        snprintf(file, sizeof file, "%s%s", path, suffixes[i]);
+        remove(file);
+    }
     anaf_sandbox_free(sandbox);
 }
 

@@ -396,7 +396,7 @@ var
   Answer, Page: TAnafResult;
   Root: TJsonNode;
   Xml: TBytes;
-  Text, State, Document, Signature, Romanian, AccessToken, RefreshedToken: string;
+  Text, State, Document, Signature, Romanian, AccessToken, RefreshedToken, TokensDb: string;
   UploadId, DownloadId, Total, Oldest: Int64;
   Polls, I, Found, Pages, Kinds: Integer;
 
@@ -765,6 +765,30 @@ begin
   Client2.Free;
   Options2.Free;
   Step('submit', 'the answer was lost; found in ANAF''s list, sent once');
+
+  // Tokens in the state database: a program started later (or on another machine, with a
+  // postgres:// URL) uses the login of the first one.
+  TokensDb := GetTempDir(False) + 'anaf-delphi-tokens-' + FormatDateTime('hhnnsszzz', Now) + '.db';
+  for I := 0 to 1 do
+  begin
+    Options2 := TAnafOptions.Create;
+    Sandbox.Configure(Options2);
+    Options2.SetStateDatabase(TokensDb);
+    Options2.SetDatabaseTokens('company-42');
+    Client2 := TAnafClient.Create(Options2);
+    if I = 0 then
+      Client2.ExchangeCode(Sandbox.Authorize)
+    else
+      Check(Pos('Hello, later', JsonTextOf(Client2.Hello('later').Json, '')) = 1,
+        'the login kept in the database');
+    Client2.Free;
+    Options2.Free;
+  end;
+  DeleteFile(TokensDb);
+  DeleteFile(TokensDb + '-wal');
+  DeleteFile(TokensDb + '-shm');
+  DeleteFile(TokensDb + '-tokens.lock');
+  Step('database tokens', 'a second program used the login kept in the database');
 
   // The CIF check, without I/O.
   Check(AnafCifValidate('RO' + SellerCif) = SellerCif, 'CIF check');

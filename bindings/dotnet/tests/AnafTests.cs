@@ -5,6 +5,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using System.Text;
 using System.Threading;
@@ -683,6 +684,30 @@ internal static class AnafTests
             {
                 var e = Throws<InvalidInputException>(() => client.EFactura.Submit(Utf8("<x/>"), Seller), "no state database");
                 Equal("state", e.Field, "field");
+            }
+        });
+
+        Test("Tokens in the state database are one login for every program that opens it", () =>
+        {
+            var path = Path.Combine(Path.GetTempPath(), "anaf-dotnet-tokens-" + Guid.NewGuid().ToString("N") + ".db");
+            using (var options = SandboxOptions().SetStateDatabase(path).SetDatabaseTokens("company-42"))
+            using (var client = new AnafClient(options))
+            {
+                client.OAuth.ExchangeCode(sandbox.Authorize());
+            }
+            // A program started later (or on another machine, with postgres://) logs in by itself.
+            using (var options = SandboxOptions().SetStateDatabase(path).SetDatabaseTokens("company-42"))
+            using (var client = new AnafClient(options))
+            {
+                Check(client.Hello("later").Root.AsString().StartsWith("Hello, later"), "the stored login works");
+            }
+            using (var options = new ClientOptions().SetDatabaseTokens("company-42"))
+            {
+                Throws<InvalidInputException>(() => new AnafClient(options), "no state database");
+            }
+            foreach (var suffix in new[] { "", "-wal", "-shm", "-tokens.lock" })
+            {
+                File.Delete(path + suffix);
             }
         });
     }

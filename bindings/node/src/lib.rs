@@ -585,6 +585,9 @@ pub struct NativeClientOptions {
     pub resend_after_ms: Option<f64>,
     /// One daily limit for every counted call (default: ANAF's less 5%).
     pub daily_limit: Option<u32>,
+    /// Keep the tokens in the state database under this name (one login for every process
+    /// and machine using it), instead of a token file or callbacks.
+    pub database_tokens: Option<String>,
 }
 
 impl std::fmt::Debug for NativeClientOptions {
@@ -889,6 +892,9 @@ impl NativeClient {
         }
         if let Some(limit) = o.daily_limit {
             builder = builder.daily_limits(anaf_core::quota::DailyLimits::all(limit));
+        }
+        if let Some(name) = o.database_tokens {
+            builder = builder.database_tokens(name);
         }
         Ok(NativeClient {
             client: builder.build().map_err(|e| js_error(&e))?,

@@ -64,3 +64,21 @@ test('the quota ledger refuses a call over its limit, and submit needs a databas
     return true
   })
 })
+
+test('tokens in the state database are one login for every program that opens it', async (t) => {
+  const sandbox = new anaf.Sandbox({ instant: true })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anaf-state-'))
+  t.after(() => {
+    sandbox.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const stateDatabase = path.join(dir, 'state.db')
+  await loggedIn(sandbox, { stateDatabase, databaseTokens: 'company-42' })
+  // A program started later (or on another machine, with postgres://) uses that login.
+  const later = new anaf.Client({ ...sandbox.clientOptions(), stateDatabase, databaseTokens: 'company-42' })
+  assert.match(await later.hello('later'), /^Hello, later/)
+  const other = new anaf.Client({ ...sandbox.clientOptions(), stateDatabase, databaseTokens: 'company-43' })
+  await assert.rejects(other.hello('other'), (error) => error.code === 'unauthorized')
+  assert.throws(() => new anaf.Client({ ...sandbox.clientOptions(), databaseTokens: 'company-42' }),
+    (error) => error.code === 'invalid_input')
+})

@@ -725,7 +725,7 @@ impl NativeClient {
         redirect_uri=None, token_file=None, token_load=None, token_save=None, token_clear=None,
         token_sharing_key=None, on_token_event=None, requests_per_minute=None, limit_requests=true,
         timeout=None, connect_timeout=None, user_agent=None, proxy=None, max_retries=None,
-        state_database=None, resend_after=None, daily_limit=None))]
+        state_database=None, resend_after=None, daily_limit=None, database_tokens=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -750,6 +750,7 @@ impl NativeClient {
         state_database: Option<String>,
         resend_after: Option<f64>,
         daily_limit: Option<u32>,
+        database_tokens: Option<String>,
     ) -> PyResult<NativeClient> {
         let mut builder = anaf_core::Client::builder();
         if let Some(environment) = environment {
@@ -831,6 +832,9 @@ impl NativeClient {
         }
         if let Some(limit) = daily_limit {
             builder = builder.daily_limits(anaf_core::quota::DailyLimits::all(limit));
+        }
+        if let Some(name) = database_tokens {
+            builder = builder.database_tokens(name);
         }
         Ok(NativeClient {
             client: builder.build().map_err(py_error)?,

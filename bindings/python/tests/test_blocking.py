@@ -402,6 +402,30 @@ def test_submit_sends_once_and_settles_a_lost_answer(anaf_sandbox: anaf.Sandbox,
     assert no_database.value.field == "state"
 
 
+def test_tokens_in_the_state_database_are_one_login_for_every_program(
+    anaf_sandbox: anaf.Sandbox, tmp_path: "os.PathLike[str]"
+) -> None:
+    database = str(os.path.join(tmp_path, "state.db"))
+    first = anaf.Client(**anaf_sandbox.client_options(), state_database=database, database_tokens="company-42")
+    first.exchange_code(anaf_sandbox.authorize())
+    del first
+    # A program started later (or on another machine, with postgres://) uses that login.
+    later = anaf.Client(**anaf_sandbox.client_options(), state_database=database, database_tokens="company-42")
+    assert later.hello("later").startswith("Hello, later")
+    other = anaf.Client(**anaf_sandbox.client_options(), state_database=database, database_tokens="company-43")
+    with pytest.raises(anaf.UnauthorizedError):
+        other.hello("other")
+    with pytest.raises(anaf.InvalidInputError):
+        anaf.Client(**anaf_sandbox.client_options(), database_tokens="company-42")
+    with pytest.raises(anaf.InvalidInputError):
+        anaf.Client(
+            **anaf_sandbox.client_options(),
+            state_database=database,
+            database_tokens="company-42",
+            token_file=str(os.path.join(tmp_path, "tokens.json")),
+        )
+
+
 def test_the_quota_ledger_refuses_a_call_over_its_limit(anaf_sandbox: anaf.Sandbox) -> None:
     client = anaf.Client(**anaf_sandbox.client_options(), state_database="sqlite::memory:", daily_limit=1)
     client.exchange_code(anaf_sandbox.authorize())

@@ -163,6 +163,11 @@ pub struct ProfileAdd {
     /// profile in the configuration folder.
     #[arg(long)]
     pub database: Option<String>,
+    /// Keep the login in the state database under this name instead of a token file: every
+    /// machine whose profile names the same PostgreSQL database and name shares it (one
+    /// refreshes at a time). Log in once, from any of them.
+    #[arg(long, value_name = "NAME")]
+    pub database_tokens: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

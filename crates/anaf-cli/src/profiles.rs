@@ -23,6 +23,9 @@ pub struct Profile {
     /// The state database's URL or file; absent: `state/NAME.db` in the config folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// The name of the login kept in the state database; absent: the profile's token file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_tokens: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]

@@ -2,10 +2,10 @@
 //! client secret from the environment or a prompt, asked for only when a call may need it.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anaf_core::{Application, Environment, FileTokenStore, TokenStore, blocking};
+use anaf_core::state::{Database, DatabaseTokenStore};
+use anaf_core::{Application, AsyncTokenStore, Environment, FileTokenStore, TokenStore, blocking, runtime};
 
 use crate::args::{EnvironmentArg, Global};
 use crate::failure::Failure;
@@ -18,7 +18,8 @@ const SECRET_NOT_NEEDED_BEFORE: Duration = Duration::from_secs(300 + 60);
 #[derive(Debug)]
 pub struct Session {
     pub name: String,
-    pub token_file: PathBuf,
+    /// Where the login is kept, for people: the token file, or the database's login name.
+    pub tokens_kept_in: String,
     pub client: blocking::Client,
 }
 
@@ -34,20 +35,32 @@ pub enum Secret {
 pub fn open(global: &Global, secret: Secret) -> Result<Session, Failure> {
     let profiles = Profiles::load()?;
     let (name, profile) = profiles.select(global.profile.as_deref())?;
+    // The submission journal and the daily-limit ledger of every command (and the login,
+    // with `--database-tokens`).
+    let database = runtime::block_on(Database::open(&profiles.database(&name, &profile)?))?;
     let token_file = profiles.token_file(&name);
-    let store = FileTokenStore::new(&token_file);
+    let (saved, tokens_kept_in) = match &profile.database_tokens {
+        Some(login) => (
+            runtime::block_on(DatabaseTokenStore::new(database.clone(), login)?.load()),
+            format!("the state database (login `{login}`)"),
+        ),
+        None => (
+            FileTokenStore::new(&token_file).load(),
+            token_file.display().to_string(),
+        ),
+    };
     // Without the application the core cannot refresh (nor send a credential it lacks): a
     // call with fresh tokens needs no secret, so none is asked for.
     let from_environment = std::env::var(&profile.secret_env).ok().filter(|s| !s.is_empty());
     let needed = match secret {
         Secret::Always => true,
-        Secret::IfRefreshDue => match store.load() {
+        Secret::IfRefreshDue => match saved {
             Ok(Some(tokens)) => {
                 let fresh_until =
                     chrono::Utc::now() + chrono::Duration::from_std(SECRET_NOT_NEEDED_BEFORE).unwrap_or_default();
                 tokens.expires_at <= fresh_until
             }
-            // Not logged in, or an unreadable file: the call will say so; no prompt for that.
+            // Not logged in, or unreadable tokens: the call will say so; no prompt for that.
             _ => false,
         },
     };
@@ -61,8 +74,11 @@ pub fn open(global: &Global, secret: Secret) -> Result<Session, Failure> {
             EnvironmentArg::Test => Environment::Test,
             EnvironmentArg::Prod => Environment::Prod,
         })
-        .token_store(store)
         .user_agent(concat!("anaf-cli/", env!("CARGO_PKG_VERSION")));
+    builder = match &profile.database_tokens {
+        Some(login) => builder.database_tokens(login.clone()),
+        None => builder.token_store(FileTokenStore::new(&token_file)),
+    };
     if let Some(client_secret) = client_secret {
         builder = builder.application(Application::new(
             profile.client_id.clone(),
@@ -73,15 +89,10 @@ pub fn open(global: &Global, secret: Secret) -> Result<Session, Failure> {
     if let Some(base) = &profile.base_url {
         builder = builder.base_url(base)?;
     }
-    // The submission journal and the daily-limit ledger of every command.
-    let database = profiles.database(&name, &profile)?;
-    builder = builder.state(anaf_core::runtime::block_on(anaf_core::state::Database::open(
-        &database,
-    ))?);
     Ok(Session {
         name,
-        token_file,
-        client: builder.build_blocking()?,
+        tokens_kept_in,
+        client: builder.state(database).build_blocking()?,
     })
 }
 

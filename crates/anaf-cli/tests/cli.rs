@@ -359,6 +359,57 @@ fn login_by_pasting_the_address_then_tokens_hello_refresh_logout() {
 }
 
 #[test]
+fn a_login_kept_in_a_state_database_serves_every_profile_that_names_it() {
+    let world = World::instant();
+    let (exit, listed) = world.json(&["profile", "list"]);
+    assert_eq!(exit, 0);
+    let app = &listed["test"];
+    let database = world.config.path().join("shared.db");
+    let database = database.to_str().expect("UTF-8 path");
+    let add = |name: &str| {
+        let added = world.run(&[
+            "profile",
+            "add",
+            name,
+            "--client-id",
+            app["client_id"].as_str().expect("client id"),
+            "--redirect-uri",
+            app["redirect_uri"].as_str().expect("redirect URI"),
+            "--base-url",
+            world.sandbox.base_url(),
+            "--database",
+            database,
+            "--database-tokens",
+            "company-42",
+        ]);
+        assert_eq!(code(&added), 0, "{}", text(&added));
+    };
+    assert_eq!(code(&world.run(&["profile", "remove", "test"])), 0);
+    add("office");
+    let output = world.login(true);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        stdout(&output).contains("the state database (login `company-42`)"),
+        "{}",
+        text(&output)
+    );
+    assert!(!world.config.path().join("tokens").join("office.json").exists());
+    // Another profile (another machine, with a postgres:// database) on the same login.
+    add("warehouse");
+    let hello = world.run(&["--profile", "warehouse", "hello", "depozit"]);
+    assert_eq!(code(&hello), 0, "{}", text(&hello));
+    assert!(stdout(&hello).starts_with("Hello, depozit"));
+    let table = world.run(&["profile", "list"]);
+    assert!(stdout(&table).contains("database: company-42"), "{}", text(&table));
+    assert_eq!(code(&world.run(&["--profile", "warehouse", "token", "logout"])), 0);
+    assert_eq!(
+        code(&world.run(&["--profile", "office", "hello"])),
+        4,
+        "logged out for both"
+    );
+}
+
+#[test]
 fn login_through_the_loopback_listener_and_revoke() {
     let world = World::instant();
     let output = world.login(false);

@@ -666,6 +666,17 @@ anaf_status anaf_options_set_state_database(anaf_options *options,
                                             anaf_error **out_error);
 
 /**
+ * Keeps the tokens in the state database (`anaf_options_set_state_database`, set first)
+ * under `name`: one login shared by every process and machine using that database, refreshed
+ * by one of them at a time (a lock across processes, and across machines on PostgreSQL).
+ * Instead of a token file or token callbacks. The database then holds the refresh token:
+ * protect it as the token file would be.
+ */
+anaf_status anaf_options_set_database_tokens(anaf_options *options,
+                                             const char *name,
+                                             anaf_error **out_error);
+
+/**
  * How long after an upload whose answer was lost `anaf_efactura_submit` keeps looking for
  * it in ANAF's list before it sends it again (milliseconds; default 30 minutes).
  */

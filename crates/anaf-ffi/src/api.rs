@@ -314,6 +314,24 @@ pub unsafe extern "C" fn anaf_options_set_state_database(
     })
 }
 
+/// Keeps the tokens in the state database (`anaf_options_set_state_database`, set first)
+/// under `name`: one login shared by every process and machine using that database, refreshed
+/// by one of them at a time (a lock across processes, and across machines on PostgreSQL).
+/// Instead of a token file or token callbacks. The database then holds the refresh token:
+/// protect it as the token file would be.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_options_set_database_tokens(
+    options: *mut anaf_options,
+    name: *const c_char,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    update(options, out_error, |b| {
+        // SAFETY: NULL or a NUL-terminated string per the contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        Ok(b.database_tokens(name))
+    })
+}
+
 /// How long after an upload whose answer was lost `anaf_efactura_submit` keeps looking for
 /// it in ANAF's list before it sends it again (milliseconds; default 30 minutes).
 #[unsafe(no_mangle)]

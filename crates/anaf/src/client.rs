@@ -102,6 +102,12 @@ pub struct ClientBuilder {
     state: Option<crate::state::Database>,
     #[cfg(feature = "state")]
     resend_after: Duration,
+    /// The name of the login kept in the state database (`database_tokens`).
+    #[cfg(feature = "state")]
+    database_tokens: Option<String>,
+    /// A store was chosen (it and `database_tokens` exclude each other).
+    #[cfg_attr(not(feature = "state"), allow(dead_code))]
+    store_chosen: bool,
 }
 
 #[derive(Clone)]
@@ -151,6 +157,9 @@ impl Default for ClientBuilder {
             state: None,
             #[cfg(feature = "state")]
             resend_after: Duration::from_secs(30 * 60),
+            #[cfg(feature = "state")]
+            database_tokens: None,
+            store_chosen: false,
         }
     }
 }
@@ -183,6 +192,7 @@ impl ClientBuilder {
     /// token manager: one refresh at a time, one cache.
     pub fn token_store(mut self, store: impl TokenStore) -> Self {
         self.store = StoreChoice::Blocking(Arc::new(store));
+        self.store_chosen = true;
         self
     }
 
@@ -191,6 +201,7 @@ impl ClientBuilder {
     /// one client per operation stays safe).
     pub fn shared_token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = StoreChoice::Blocking(store);
+        self.store_chosen = true;
         self
     }
 
@@ -198,6 +209,7 @@ impl ClientBuilder {
     /// with [`ClientBuilder::shared_token_store`], clients on the same `Arc` share tokens.
     pub fn async_token_store(mut self, store: Arc<dyn AsyncTokenStore>) -> Self {
         self.store = StoreChoice::Async(store);
+        self.store_chosen = true;
         self
     }
 
@@ -322,6 +334,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the tokens in the state database ([`ClientBuilder::state`]) under `name`, one
+    /// login shared by every process and machine using that database, refreshed by one of
+    /// them at a time (see [`crate::state::DatabaseTokenStore`]). Instead of a token store.
+    #[cfg(feature = "state")]
+    pub fn database_tokens(mut self, name: impl Into<String>) -> Self {
+        self.database_tokens = Some(name.into());
+        self
+    }
+
     pub fn build(self) -> Result<Client, Error> {
         self.endpoints.check_transport_security()?;
         if let Some(app) = &self.application {
@@ -379,7 +400,28 @@ impl ClientBuilder {
                 .map_err(|e| Error::internal("cannot build the HTTP client").with_source(e))
         };
         let http = build_http()?;
-        let tokens = manager_for(match self.store {
+        #[cfg(feature = "state")]
+        let store = match (self.database_tokens, &self.state) {
+            (None, _) => self.store,
+            (Some(_), _) if self.store_chosen => {
+                return Err(Error::invalid_input(
+                    "database_tokens",
+                    "the tokens are kept either in the state database or in a token store, not both",
+                ));
+            }
+            (Some(name), Some(database)) => {
+                StoreChoice::Async(Arc::new(crate::state::DatabaseTokenStore::new(database.clone(), name)?))
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid_input(
+                    "database_tokens",
+                    "the tokens can be kept in the state database only when one is given (state)",
+                ));
+            }
+        };
+        #[cfg(not(feature = "state"))]
+        let store = self.store;
+        let tokens = manager_for(match store {
             StoreChoice::Blocking(store) => StoreRef::Blocking(store),
             StoreChoice::Async(store) => StoreRef::Async(store),
         });

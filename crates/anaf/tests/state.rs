@@ -13,7 +13,7 @@ use anaf::quota::{Charge, Counter, DailyLimits, QuotaLedger};
 use anaf::state::{Database, SCHEMA_VERSION};
 use chrono::NaiveDate;
 use common::*;
-use databases::{child_client, child_process, child_var, fresh_databases};
+use databases::{child_builder, child_client, child_process, child_var, fresh_databases};
 use sqlx::{Connection, Executor};
 
 fn day() -> NaiveDate {
@@ -225,4 +225,192 @@ async fn a_memory_database_is_one_database_for_all_its_clones() {
         .count();
     assert_eq!(granted, 4);
     assert_eq!(database.schema_version().await.unwrap(), SCHEMA_VERSION);
+}
+
+// --- Tokens in the database
+
+#[tokio::test]
+async fn tokens_in_the_database_are_one_login_for_every_client_that_names_it() {
+    let (_dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let sandbox = sandbox();
+        let first = logged_in_with(
+            &sandbox,
+            builder(&sandbox)
+                .state(Database::open(&url).await.unwrap())
+                .database_tokens("company-42"),
+        )
+        .await;
+        first.hello("first").await.unwrap();
+        // Another pool on the same database (as another machine would open it).
+        let second = builder(&sandbox)
+            .state(Database::open(&url).await.unwrap())
+            .database_tokens("company-42")
+            .build()
+            .unwrap();
+        assert!(
+            second.hello("second").await.unwrap().starts_with("Hello, second"),
+            "{engine}"
+        );
+        let renewed = second.oauth().refresh().await.unwrap();
+        assert_eq!(first.oauth().tokens().await.unwrap(), Some(renewed), "{engine}");
+        // Another name is another login.
+        let other = builder(&sandbox)
+            .state(Database::open(&url).await.unwrap())
+            .database_tokens("company-43")
+            .build()
+            .unwrap();
+        let error = other.hello("other").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unauthorized, "{engine}");
+        // Logging out clears the row for everyone.
+        first.oauth().revoke().await.unwrap();
+        let third = builder(&sandbox)
+            .state(Database::open(&url).await.unwrap())
+            .database_tokens("company-42")
+            .build()
+            .unwrap();
+        assert_eq!(third.oauth().tokens().await.unwrap(), None, "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn database_tokens_need_a_database_and_exclude_a_token_store() {
+    let sandbox = sandbox();
+    let error = builder(&sandbox).database_tokens("x").build().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("state database"), "{error}");
+    let database = Database::open("sqlite::memory:").await.unwrap();
+    let error = builder(&sandbox)
+        .state(database.clone())
+        .token_store(anaf::MemoryTokenStore::new())
+        .database_tokens("x")
+        .build()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    let error = builder(&sandbox)
+        .state(database)
+        .database_tokens(" ")
+        .build()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+}
+
+const REFRESHING_CHILD: &str = "child_process_calls_hello_with_the_tokens_in_the_database";
+
+/// Run as a child process by the test below (ignored in a normal run): one call with the
+/// tokens the parent left expired in the database, started with the other children.
+#[test]
+#[ignore = "a helper process for processes_sharing_tokens_in_a_database_refresh_once"]
+fn child_process_calls_hello_with_the_tokens_in_the_database() {
+    let (builder, database) = child_builder();
+    let client = builder
+        .state(database)
+        .database_tokens("company-42")
+        .build_blocking()
+        .unwrap();
+    let go = std::path::PathBuf::from(child_var("ANAF_GO_FILE"));
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    client.hello("child").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_sharing_tokens_in_a_database_refresh_once() {
+    let (dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let sandbox = sandbox();
+        let parent = logged_in_with(
+            &sandbox,
+            builder(&sandbox)
+                .state(Database::open(&url).await.unwrap())
+                .database_tokens("company-42"),
+        )
+        .await;
+        age_tokens(&parent).await;
+        let go = dir.path().join(format!("go-{engine}"));
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                child_process(REFRESHING_CHILD, &sandbox, &url)
+                    .env("ANAF_GO_FILE", &go)
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::fs::write(&go, b"go").unwrap();
+        for mut child in children {
+            let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+                .await
+                .unwrap();
+            assert!(status.success(), "{engine}: a child process failed");
+        }
+        assert_eq!(refreshes(&sandbox), 1, "{engine}: four processes, one refresh");
+        assert_eq!(
+            sandbox
+                .requests()
+                .iter()
+                .filter(|r| r.endpoint.as_deref() == Some("hello") && r.status == 200)
+                .count(),
+            4,
+            "{engine}"
+        );
+        // Nothing is stranded: the parent adopts the rotated pair (its refresh finds it newer
+        // than its own), which refreshes again.
+        parent.oauth().refresh().await.unwrap();
+        assert_eq!(refreshes(&sandbox), 1, "{engine}: adopted, not refreshed");
+        parent.oauth().refresh().await.unwrap();
+        assert_eq!(refreshes(&sandbox), 2, "{engine}");
+    }
+}
+
+const LOCKING_CHILD: &str = "child_process_takes_the_token_lock_and_waits_to_be_killed";
+
+#[tokio::test]
+#[ignore = "a helper process for a_process_that_dies_holding_the_token_lock_releases_it"]
+async fn child_process_takes_the_token_lock_and_waits_to_be_killed() {
+    let database = Database::open(&child_var("ANAF_STATE")).await.unwrap();
+    let store = anaf::state::DatabaseTokenStore::new(database, "company-42").unwrap();
+    anaf::AsyncTokenStore::lock(&store).await.unwrap();
+    std::fs::write(child_var("ANAF_LOCKED_FILE"), b"locked").unwrap();
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_dies_holding_the_token_lock_releases_it() {
+    let (dir, databases) = fresh_databases().await;
+    for (engine, url) in databases {
+        let sandbox = sandbox();
+        let client = logged_in_with(
+            &sandbox,
+            builder(&sandbox)
+                .state(Database::open(&url).await.unwrap())
+                .database_tokens("company-42"),
+        )
+        .await;
+        let locked = dir.path().join(format!("locked-{engine}"));
+        let mut child = child_process(LOCKING_CHILD, &sandbox, &url)
+            .env("ANAF_LOCKED_FILE", &locked)
+            .spawn()
+            .unwrap();
+        while !locked.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // While the child holds the lock, a refresh waits for it.
+        let refresh = tokio::spawn({
+            let client = client.clone();
+            async move { client.oauth().refresh().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!refresh.is_finished(), "{engine}: the refresh waits for the lock");
+        assert_eq!(refreshes(&sandbox), 0, "{engine}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let renewed = tokio::time::timeout(std::time::Duration::from_secs(30), refresh)
+            .await
+            .unwrap_or_else(|_| panic!("{engine}: the dead process's lock was never released"))
+            .unwrap()
+            .unwrap();
+        assert!(renewed.expires_at > chrono::Utc::now(), "{engine}");
+        assert_eq!(refreshes(&sandbox), 1, "{engine}");
+    }
 }

@@ -112,7 +112,10 @@ class _Base:
       process and machine using it: the journal of `submit` (each invoice at most once) and
       the ledger that keeps calls under ANAF's daily limits (`daily_limit`: one limit for
       every counted call; default ANAF's less 5%); `resend_after` (seconds, default 1800):
-      how long a lost upload is looked for at ANAF before it is sent again.
+      how long a lost upload is looked for at ANAF before it is sent again;
+      `database_tokens`: keep the tokens in `state_database` under this name (instead of
+      `token_file` or callbacks), one login for every process and machine using it,
+      refreshed by one of them at a time.
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class _Base:
         state_database: Optional[str] = None,
         resend_after: Optional[float] = None,
         daily_limit: Optional[int] = None,
+        database_tokens: Optional[str] = None,
     ) -> None:
         # AsyncClient's async event callables still running (see `_run_soon`).
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -164,6 +168,7 @@ class _Base:
             state_database=state_database,
             resend_after=resend_after,
             daily_limit=daily_limit,
+            database_tokens=database_tokens,
         )
 
     def _callable(self, fn: Optional[Callable[..., Any]], wait: bool = True) -> Optional[Callable[..., Any]]:

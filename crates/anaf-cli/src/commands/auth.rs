@@ -24,6 +24,7 @@ pub fn profile(global: &Global, command: ProfileCommand) -> Result<Exit, Failure
                 secret_env,
                 base_url,
                 database,
+                database_tokens,
             } = add;
             let profile = Profile {
                 environment,
@@ -32,6 +33,7 @@ pub fn profile(global: &Global, command: ProfileCommand) -> Result<Exit, Failure
                 secret_env,
                 base_url,
                 database,
+                database_tokens,
             };
             profiles.insert(&name, profile.clone())?;
             profiles.save()?;
@@ -58,13 +60,18 @@ pub fn profile(global: &Global, command: ProfileCommand) -> Result<Exit, Failure
                 let rows: Vec<Vec<String>> = profiles
                     .iter()
                     .map(|(name, p)| {
-                        let logged_in = profiles.token_file(name).exists();
+                        let tokens = match &p.database_tokens {
+                            // Looking would open the database; the name says where they are.
+                            Some(login) => format!("database: {login}"),
+                            None if profiles.token_file(name).exists() => "yes".into(),
+                            None => "no".into(),
+                        };
                         vec![
                             name.clone(),
                             format!("{:?}", p.environment).to_lowercase(),
                             p.client_id.clone(),
                             p.base_url.clone().unwrap_or_else(|| "ANAF".into()),
-                            if logged_in { "yes" } else { "no" }.into(),
+                            tokens,
                         ]
                     })
                     .collect();
@@ -121,7 +128,7 @@ pub fn login(global: &Global, args: &LoginArgs) -> Result<Exit, Failure> {
             "{} as profile `{}`; tokens saved in {}",
             paint(GOOD, "logged in"),
             session.name,
-            session.token_file.display()
+            session.tokens_kept_in
         );
         println!("access until {}", local(tokens.expires_at));
     }

@@ -1,6 +1,6 @@
 //! Durable state (cargo feature `state`) on SQLite or PostgreSQL, shared by every process and
-//! machine that opens the same database: the quota ledger and the submission journal
-//! ([`crate::efactura::EFactura::submit`]).
+//! machine that opens the same database: the quota ledger, the submission journal
+//! ([`crate::efactura::EFactura::submit`]) and, when asked, the tokens ([`DatabaseTokenStore`]).
 //!
 //! SQLite (bundled: nothing to install) is one file for one machine; PostgreSQL is for
 //! workers on several machines. Both go through sqlx's `Any` driver with the same SQL text
@@ -11,6 +11,8 @@
 //! migration once. A database written by a newer version of the library is refused rather
 //! than misread.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -23,12 +25,15 @@ use crate::error::Error;
 use crate::quota::{Charge, Counter, QuotaLedger};
 
 pub(crate) mod journal;
+mod tokens;
 pub use journal::{SubmissionQuery, SubmissionRecord, SubmissionState};
+pub use tokens::DatabaseTokenStore;
 
 /// The schema's migrations, in order; a database records the last one applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_quota.sql"),
     include_str!("migrations/0002_submissions.sql"),
+    include_str!("migrations/0003_tokens.sql"),
 ];
 
 /// The number of the newest schema this library knows.
@@ -47,6 +52,22 @@ pub enum Engine {
 pub struct Database {
     pub(crate) pool: AnyPool,
     engine: Engine,
+    /// Names the database without its password: clients of one process on the same database
+    /// share one token manager.
+    identity: Arc<str>,
+    /// How the token store's lock is taken across processes.
+    pub(crate) token_lock: TokenLock,
+}
+
+/// The cross-process lock of [`DatabaseTokenStore`], chosen by engine.
+#[derive(Clone)]
+pub(crate) enum TokenLock {
+    /// PostgreSQL: a session advisory lock, on a connection of its own (every machine).
+    Advisory,
+    /// A SQLite file: the system's lock on a file beside it (every process of the machine).
+    File(Arc<std::path::PathBuf>),
+    /// A memory database (one process): a lock of this process.
+    Process(Arc<tokio::sync::Mutex<()>>),
 }
 
 impl std::fmt::Debug for Database {
@@ -107,7 +128,30 @@ impl Database {
                 .await
                 .map_err(|e| failure("cannot open the state database", e))?;
         }
-        let database = Database { pool, engine };
+        let (identity, token_lock) = match engine {
+            Engine::Postgres => (without_password(&url), TokenLock::Advisory),
+            _ if in_memory => {
+                static MEMORY_DATABASES: AtomicU64 = AtomicU64::new(0);
+                let number = MEMORY_DATABASES.fetch_add(1, Ordering::Relaxed);
+                (format!("sqlite-memory:{number}"), TokenLock::Process(Arc::default()))
+            }
+            Engine::Sqlite => {
+                let file = sqlite_file(&url);
+                let file = std::path::absolute(&file).unwrap_or(file);
+                let mut lock = file.clone().into_os_string();
+                lock.push("-tokens.lock");
+                (
+                    format!("sqlite:{}", file.display()),
+                    TokenLock::File(Arc::new(lock.into())),
+                )
+            }
+        };
+        let database = Database {
+            pool,
+            engine,
+            identity: identity.into(),
+            token_lock,
+        };
         database.migrate().await?;
         database.forget_old_counts().await?;
         Ok(database)
@@ -224,6 +268,26 @@ fn locate(url: &str) -> Result<(Engine, String), Error> {
         None => format!("sqlite://{url}?mode=rwc"),
     };
     Ok((Engine::Sqlite, url))
+}
+
+/// The file of a SQLite URL as `locate` writes it (`sqlite://PATH?mode=rwc` or `sqlite:PATH`).
+fn sqlite_file(url: &str) -> std::path::PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    path.split('?').next().unwrap_or(path).into()
+}
+
+/// A PostgreSQL URL with its password taken out.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "postgres:unparsable".into(),
+    }
 }
 
 /// A database failure, with sqlx's error as the source (its text names no password: sqlx

@@ -158,16 +158,17 @@ static MANAGERS: Mutex<Vec<(Key, Weak<TokenManager>)>> = Mutex::new(Vec::new());
 /// The manager of `store`: the existing one when another live client uses the same store
 /// (the same `Arc`, or a store with the same [`TokenStore::sharing_key`]), else a new one.
 pub(crate) fn manager_for(store: StoreRef) -> Arc<TokenManager> {
+    let key = |name: Option<String>, pointer: usize| match name {
+        Some(name) => Key::Named(name),
+        None => Key::Pointer(pointer),
+    };
     let (key, store) = match store {
-        StoreRef::Blocking(store) => {
-            let key = match store.sharing_key() {
-                Some(name) => Key::Named(name),
-                None => Key::Pointer(Arc::as_ptr(&store) as *const () as usize),
-            };
-            (key, Store::Blocking(store))
-        }
+        StoreRef::Blocking(store) => (
+            key(store.sharing_key(), Arc::as_ptr(&store) as *const () as usize),
+            Store::Blocking(store),
+        ),
         StoreRef::Async(store) => (
-            Key::Pointer(Arc::as_ptr(&store) as *const () as usize),
+            key(store.sharing_key(), Arc::as_ptr(&store) as *const () as usize),
             Store::Async(store),
         ),
     };

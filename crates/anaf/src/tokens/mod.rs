@@ -26,6 +26,8 @@ use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
 pub(crate) use manager::{Access, Hooks, Renewal, StoreRef, TokenManager, Trigger, manager_for};
+#[cfg(feature = "state")]
+pub(crate) use stores::lock_file;
 pub use stores::{CallbackTokenStore, FileTokenStore, MemoryTokenStore};
 
 /// ANAF's documented access-token lifetime, used when a token carries no expiry at all.
@@ -344,6 +346,10 @@ pub trait AsyncTokenStore: Send + Sync + 'static {
     }
     fn unlock(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+    /// See [`TokenStore::sharing_key`].
+    fn sharing_key(&self) -> Option<String> {
+        None
     }
 }
 

@@ -74,6 +74,21 @@ impl FileTokenStore {
     }
 }
 
+/// Waits for the exclusive lock of `path` (created owner-only if missing), held until the
+/// file is closed; the system releases it when the process dies.
+pub(crate) fn lock_file(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Made owner-only by whoever creates it first; later opens use the existing file.
+    let file = match owner_only::create(path, true) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().read(true).write(true).open(path),
+        created => created,
+    }?;
+    file.lock()?;
+    Ok(file)
+}
+
 struct FileLock(#[allow(dead_code)] File);
 impl StoreLock for FileLock {}
 
@@ -132,17 +147,7 @@ impl TokenStore for FileTokenStore {
     }
 
     fn lock(&self) -> Result<Box<dyn StoreLock>, Error> {
-        let path = self.lock_path();
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| self.io_error("create the directory of", e))?;
-        }
-        // Made owner-only by whoever creates it first; later opens use the existing file.
-        let file = match owner_only::create(&path, true) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().read(true).write(true).open(&path),
-            created => created,
-        }
-        .map_err(|e| self.io_error("open the lock of", e))?;
-        file.lock().map_err(|e| self.io_error("lock", e))?;
+        let file = lock_file(&self.lock_path()).map_err(|e| self.io_error("lock", e))?;
         Ok(Box::new(FileLock(file)))
     }
 

@@ -52,11 +52,9 @@ pub fn child_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"))
 }
 
-/// In a child process: a blocking client on the parent's sandbox, logged in, with the
-/// state database opened (`configure` chooses how it is used).
-pub fn child_client(
-    configure: impl FnOnce(anaf::ClientBuilder, anaf::state::Database) -> anaf::ClientBuilder,
-) -> anaf::blocking::Client {
+/// In a child process: a builder on the parent's sandbox and application, and the state
+/// database opened.
+pub fn child_builder() -> (anaf::ClientBuilder, anaf::state::Database) {
     let database = anaf::runtime::block_on(anaf::state::Database::open(&child_var("ANAF_STATE"))).unwrap();
     let builder = anaf::Client::builder()
         .base_url(&child_var("ANAF_BASE_URL"))
@@ -66,6 +64,15 @@ pub fn child_client(
             child_var("ANAF_CLIENT_SECRET"),
             child_var("ANAF_REDIRECT_URI"),
         ));
+    (builder, database)
+}
+
+/// In a child process: a blocking client of [`child_builder`], logged in (`configure`
+/// chooses how the database is used).
+pub fn child_client(
+    configure: impl FnOnce(anaf::ClientBuilder, anaf::state::Database) -> anaf::ClientBuilder,
+) -> anaf::blocking::Client {
+    let (builder, database) = child_builder();
     let client = configure(builder, database).build_blocking().unwrap();
     client.oauth().exchange_code(&child_var("ANAF_CODE")).unwrap();
     client
