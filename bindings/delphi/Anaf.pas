@@ -942,6 +942,36 @@ function anaf_efactura_list_messages_page_async(
   user_data: Pointer
 ): TAnafStatus; cdecl; external AnafLib;
 
+// Archives every message ANAF keeps for `cif` (from `since_unix_ms` when not 0) into
+// `folder`, each downloaded once; `progress` (may be nil) gets JSON counts while it runs.
+function anaf_efactura_sync(
+  client: PAnafClient;
+  cif: PAnsiChar;
+  folder: PAnsiChar;
+  filter: PAnsiChar;
+  since_unix_ms: Int64;
+  pdf: Int32;
+  progress: TAnafTextCallback;
+  progress_user_data: Pointer;
+  out_result: PPAnafResult;
+  out_error: PPAnafError
+): TAnafStatus; cdecl; external AnafLib;
+
+// `_async` twin of `anaf_efactura_sync`.
+function anaf_efactura_sync_async(
+  client: PAnafClient;
+  cif: PAnsiChar;
+  folder: PAnsiChar;
+  filter: PAnsiChar;
+  since_unix_ms: Int64;
+  pdf: Int32;
+  progress: TAnafTextCallback;
+  progress_user_data: Pointer;
+  cancel: PAnafCancel;
+  callback: TAnafCallback;
+  user_data: Pointer
+): TAnafStatus; cdecl; external AnafLib;
+
 // Starts a stream over the messages from `start_unix_ms` to `end_unix_ms` (0: now). No
 // I/O yet. The start is clamped to ANAF's 60 days. Free with `anaf_message_stream_free`.
 function anaf_efactura_messages(
@@ -1647,6 +1677,12 @@ type
       const Filter: string = ''): TAnafResult;
     function EFacturaListMessagesPage(const Cif: string; StartUnixMs, EndUnixMs: Int64;
       Page: UInt32; const Filter: string = ''): TAnafResult;
+    // Archives every message ANAF keeps for Cif (SinceUnixMs 0: 60 days back) into Folder,
+    // each downloaded once: CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/ with ANAF's ZIP, the
+    // invoice, the signature, message.json (and the PDF with Pdf). Run it again to go on after
+    // a stop. OnProgress gets the counts as JSON, on a library thread, while it runs.
+    function EFacturaSync(const Cif, Folder: string; const Filter: string = '';
+      SinceUnixMs: Int64 = 0; Pdf: Boolean = False; OnProgress: TAnafTextEvent = nil): TAnafResult;
     // A stream over the messages between two times (EndUnixMs 0: now). Free it.
     function EFacturaMessages(const Cif: string; StartUnixMs: Int64; EndUnixMs: Int64 = 0;
       const Filter: string = ''): TAnafMessageStream;
@@ -2846,6 +2882,42 @@ begin
   F := EnterLibrary;
   Result := Finish(F, anaf_efactura_list_messages(FHandle, PAnsiChar(UCif), Days,
     OptionalPChar(UFilter), @R, @E), R, E);
+end;
+
+// user_data: the address of a TMethod holding the caller's TAnafTextEvent (a plain @ of a
+// procedural variable would give its code address, not the variable's).
+procedure ProgressTrampoline(user_data: Pointer; text: PAnsiChar); cdecl;
+begin
+  try
+    TAnafTextEvent(PMethod(user_data)^)(AnafFromUtf8(text));
+  except
+    // A callback must not unwind into the library.
+  end;
+end;
+
+function TAnafClient.EFacturaSync(const Cif, Folder: string; const Filter: string;
+  SinceUnixMs: Int64; Pdf: Boolean; OnProgress: TAnafTextEvent): TAnafResult;
+var
+  UCif, UFolder, UFilter: UTF8String;
+  Hook: TMethod;
+  R: PAnafResult;
+  E: PAnafError;
+  F: TFPUExceptionMask;
+begin
+  UCif := Utf8(Cif);
+  UFolder := Utf8(Folder);
+  UFilter := Utf8(Filter);
+  // The library calls the hook only while the sync runs: a local is alive long enough.
+  Hook := TMethod(OnProgress);
+  R := nil;
+  E := nil;
+  F := EnterLibrary;
+  if Assigned(OnProgress) then
+    Result := Finish(F, anaf_efactura_sync(FHandle, PAnsiChar(UCif), PAnsiChar(UFolder),
+      OptionalPChar(UFilter), SinceUnixMs, Ord(Pdf), ProgressTrampoline, @Hook, @R, @E), R, E)
+  else
+    Result := Finish(F, anaf_efactura_sync(FHandle, PAnsiChar(UCif), PAnsiChar(UFolder),
+      OptionalPChar(UFilter), SinceUnixMs, Ord(Pdf), nil, nil, @R, @E), R, E);
 end;
 
 function TAnafClient.EFacturaListMessagesPage(const Cif: string; StartUnixMs, EndUnixMs: Int64;

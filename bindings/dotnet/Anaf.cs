@@ -219,6 +219,8 @@ namespace Anaf
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_list_messages_async(ClientHandle c, byte[] cif, uint days, byte[] filter, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_list_messages_page(ClientHandle c, byte[] cif, long startUnixMs, long endUnixMs, uint page, byte[] filter, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_list_messages_page_async(ClientHandle c, byte[] cif, long startUnixMs, long endUnixMs, uint page, byte[] filter, IntPtr cancel, Callback cb, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_sync(ClientHandle c, byte[] cif, byte[] folder, byte[] filter, long sinceUnixMs, int pdf, TextCallback progress, IntPtr progressUserData, ref IntPtr result, ref IntPtr error);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_sync_async(ClientHandle c, byte[] cif, byte[] folder, byte[] filter, long sinceUnixMs, int pdf, TextCallback progress, IntPtr progressUserData, IntPtr cancel, Callback cb, IntPtr userData);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_efactura_messages(ClientHandle c, byte[] cif, long startUnixMs, long endUnixMs, byte[] filter, ref IntPtr stream, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_message_stream_next(MessageStreamHandle s, ref IntPtr result, ref IntPtr error);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int anaf_message_stream_next_async(MessageStreamHandle s, IntPtr cancel, Callback cb, IntPtr userData);
@@ -2051,6 +2053,66 @@ namespace Anaf
             var f = Utf8.Optional(filter, "filter");
             long s = Call.UnixMs(start), t = Call.UnixMs(end);
             return Call.RunAsync((k, cb, u) => Native.anaf_efactura_list_messages_page_async(H, c, s, t, page, f, k, cb, u), ct);
+        }
+
+        private static readonly Native.TextCallback ProgressTrampoline = OnProgress;
+
+        private static void OnProgress(IntPtr userData, IntPtr json)
+        {
+            try
+            {
+                var handler = Registry.Find<Action<JsonNode>>(userData);
+                if (handler != null) handler(JsonNode.Parse(Utf8.Read(json)));
+            }
+            catch
+            {
+                // Must not unwind into the library.
+            }
+        }
+
+        /// <summary>
+        /// Archives every message ANAF keeps for <paramref name="cif"/> (60 days, or from
+        /// <paramref name="since"/>) into <paramref name="folder"/>, each downloaded once:
+        /// <c>CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/</c> with ANAF's ZIP, the invoice and signature,
+        /// message.json and, with <paramref name="pdf"/>, ANAF's PDF. A message whose folder is there is
+        /// not downloaded again: run it again to go on after a stop. <paramref name="onProgress"/> gets
+        /// <c>{"listed", "total", "archived", "already_archived", "failed", "bytes"}</c> on a library
+        /// thread while the sync runs. Result JSON: <c>{"progress", "folder", "window_start", "failures"}</c>.
+        /// </summary>
+        public AnafResult Sync(string cif, string folder, string filter = null, DateTimeOffset? since = null, bool pdf = false, Action<JsonNode> onProgress = null)
+        {
+            var c = Utf8.Required(cif, "cif");
+            var d = Utf8.Required(folder, "folder");
+            var f = Utf8.Optional(filter, "filter");
+            long s = since.HasValue ? Call.UnixMs(since.Value) : 0;
+            IntPtr id = onProgress == null ? IntPtr.Zero : Registry.Add(onProgress);
+            try
+            {
+                return Call.Run((ref IntPtr r, ref IntPtr e) => Native.anaf_efactura_sync(H, c, d, f, s, pdf ? 1 : 0, onProgress == null ? null : ProgressTrampoline, id, ref r, ref e));
+            }
+            finally
+            {
+                // The library calls the hook only while the sync runs.
+                if (onProgress != null) Registry.Remove(id);
+            }
+        }
+
+        /// <summary>Async form of <see cref="Sync"/>.</summary>
+        public async Task<AnafResult> SyncAsync(string cif, string folder, string filter = null, DateTimeOffset? since = null, bool pdf = false, Action<JsonNode> onProgress = null, CancellationToken ct = default(CancellationToken))
+        {
+            var c = Utf8.Required(cif, "cif");
+            var d = Utf8.Required(folder, "folder");
+            var f = Utf8.Optional(filter, "filter");
+            long s = since.HasValue ? Call.UnixMs(since.Value) : 0;
+            IntPtr id = onProgress == null ? IntPtr.Zero : Registry.Add(onProgress);
+            try
+            {
+                return await Call.RunAsync((k, cb, u) => Native.anaf_efactura_sync_async(H, c, d, f, s, pdf ? 1 : 0, onProgress == null ? null : ProgressTrampoline, id, k, cb, u), ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (onProgress != null) Registry.Remove(id);
+            }
         }
 
         /// <summary>

@@ -178,6 +178,54 @@ export interface QuotaUsage {
   resetsAt: Date
 }
 
+/** How far a sync is: counts since it started. */
+export interface SyncProgress {
+  cif: string
+  /** Messages listed so far. */
+  listed: number
+  /** ANAF's count of messages in the window (known after the first page). */
+  total: number
+  /** Messages downloaded and written by this sync. */
+  archived: number
+  /** Messages whose folder was already there. */
+  alreadyArchived: number
+  /** Messages not archived this time (see `SyncReport.failures`). */
+  failed: number
+  /** Bytes of ZIP downloaded. */
+  bytes: number
+}
+
+/** A message a sync could not archive; the next sync tries it again. */
+export interface SyncFailure {
+  downloadId: number
+  uploadId: number
+  /** The error as the core serialises it (kind, message, ANAF's text). */
+  error: Record<string, unknown>
+}
+
+/** What a sync did. */
+export interface SyncReport {
+  progress: SyncProgress
+  /** The archive's root folder. */
+  folder: string
+  /** The window listed: from (later than asked when ANAF no longer keeps older messages) ... */
+  windowStart: Date
+  /** ... to (null: now). */
+  windowEnd: Date | null
+  failures: SyncFailure[]
+}
+
+export interface SyncOptions extends CallOptions {
+  /** Only one kind of message (default: all). */
+  filter?: MessageFilter
+  /** Messages from this time on (default: as far back as ANAF keeps them, 60 days). */
+  since?: Date
+  /** Also ask ANAF for each invoice's PDF. */
+  pdf?: boolean
+  /** Called after each page and each message, on the event loop. */
+  onProgress?: (progress: SyncProgress) => void
+}
+
 export interface TokenInfo {
   expiresAt: Date
   refreshExpiresAt: Date | null
@@ -256,7 +304,7 @@ export interface Submission {
   polls: number
 }
 
-export type MessageFilter = 'sent' | 'received' | 'errors' | 'buyer_message'
+export type MessageFilter = 'sent' | 'received' | 'errors' | 'buyer_messages'
 
 export interface Message {
   /** The download id. */
@@ -511,6 +559,16 @@ export declare class Client {
   /** Today's use of ANAF's daily limits (empty without `stateDatabase`). */
   quotaUsage(options?: CallOptions): Promise<QuotaUsage[]>
   quotaUsageSync(): QuotaUsage[]
+  /**
+   * Archives every message ANAF keeps for `cif` into `folder`, each downloaded once:
+   * `CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/` with ANAF's ZIP, the invoice and signature,
+   * `message.json` and, with `pdf`, ANAF's PDF. A message whose folder is there is not
+   * downloaded again: run it again to go on after a stop. One message's failure is in
+   * `failures`; a failure of every call (login, network, a daily limit) rejects.
+   */
+  sync(cif: string, folder: string, options?: SyncOptions): Promise<SyncReport>
+  /** The blocking form: its `onProgress` calls arrive after it returns (queued on the event loop). */
+  syncSync(cif: string, folder: string, options?: Omit<SyncOptions, 'signal'>): SyncReport
   /** Uploads and polls the state until it is final (or the wait options say stop). */
   uploadAndWait(xml: Xml, cif: string, options?: WaitOptions): Promise<Submission>
   uploadAndWaitSync(xml: Xml, cif: string, options?: WaitOptions): Submission

@@ -41,7 +41,13 @@ function withDates(value) {
 }
 
 function isTimeKey(key) {
-  return (key.endsWith('At') && !key.startsWith('raw')) || key === 'effectiveStart' || key === 'effectiveEnd'
+  return (
+    (key.endsWith('At') && !key.startsWith('raw')) ||
+    key === 'effectiveStart' ||
+    key === 'effectiveEnd' ||
+    key === 'windowStart' ||
+    key === 'windowEnd'
+  )
 }
 
 function toSnake(value) {
@@ -588,6 +594,29 @@ class Client {
 
   quotaUsageSync() {
     return callSync((how) => this._native.quotaUsage(how), json)
+  }
+
+  _sync(cif, folder, options, how) {
+    const o = options ?? {}
+    const onProgress = typeof o.onProgress === 'function' ? o.onProgress : undefined
+    return this._native.sync(
+      cif,
+      String(folder),
+      o.filter ?? undefined,
+      o.since === undefined ? undefined : dateMs(o.since, 'since'),
+      o.pdf,
+      onProgress && ((text) => onProgress(fromJson(text))),
+      how,
+    )
+  }
+
+  sync(cif, folder, options) {
+    return callAsync((how) => this._sync(cif, folder, options, how), json, options?.signal)
+  }
+
+  /** The blocking form: its progress calls arrive once it has returned (they queue on the event loop). */
+  syncSync(cif, folder, options) {
+    return callSync((how) => this._sync(cif, folder, options, how), json)
   }
 
   _uploadAndWait(xml, cif, options, how) {

@@ -71,6 +71,11 @@ export declare class NativeClient {
   resumeSubmissions(how: How): unknown
   submissions(cif: string | undefined | null, state: string | undefined | null, limit: number | undefined | null, how: How): unknown
   quotaUsage(how: How): unknown
+  /**
+   * Archives every message of `cif` into `folder`; `on_progress` gets each count as JSON
+   * (camelCase), queued to the event loop.
+   */
+  sync(cif: string, folder: string, filter: string | undefined | null, sinceMs: number | undefined | null, pdf: boolean | undefined | null, onProgress: ((arg: string) => void) | undefined | null, how: How): unknown
   uploadAndWait(xml: string | Buffer, cif: string, options: NativeUploadOptions | undefined | null, wait: NativeWaitOptions | undefined | null, how: How): unknown
   status(uploadId: number, how: How): unknown
   download(downloadId: number, how: How): unknown

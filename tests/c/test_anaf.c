@@ -1219,6 +1219,69 @@ static void state_database(void) {
     anaf_sandbox_free(sandbox);
 }
 
+/* ------------------------------------------------------------------------------------- */
+/* The archive sync */
+
+typedef struct {
+    int calls;
+    char last[512];
+} progress_log;
+
+static void on_sync_progress(void *user_data, const char *progress_json) {
+    progress_log *log = user_data;
+    log->calls++;
+    snprintf(log->last, sizeof log->last, "%s", progress_json);
+}
+
+static void archive_sync(void) {
+    anaf_sandbox *sandbox = start_sandbox("{\"instant\":true}");
+    anaf_client *client = logged_in_client(sandbox);
+    char *seeded = NULL;
+    ok("seed", anaf_sandbox_seed_received_invoices(
+                   sandbox, "{\"cif\":\"" SELLER "\",\"count\":12,\"days_back\":5}", &seeded, &err));
+    anaf_string_free(seeded);
+    char folder[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(folder, sizeof folder, "%s/anaf-c-archive-%d", tmp ? tmp : "/tmp", (int)getpid());
+
+    /* Every message into the folder, the progress told as it goes. */
+    progress_log log = {0};
+    anaf_result *report = NULL;
+    ok("sync", anaf_efactura_sync(client, SELLER, folder, "received", 0, 0, on_sync_progress, &log, &report, &err));
+    CHECK(strstr(anaf_result_json(report), "\"archived\":12") != NULL);
+    CHECK(strstr(anaf_result_json(report), "\"failures\":[]") != NULL);
+    CHECK(log.calls >= 13); /* the page, then each message */
+    CHECK(strstr(log.last, "\"archived\":12") != NULL);
+    anaf_result_free(report);
+
+    /* Again, asynchronously: nothing is downloaded twice. */
+    waiter w;
+    waiter_init(&w);
+    ok("sync async", anaf_efactura_sync_async(client, SELLER, folder, NULL, 0, 0, NULL, NULL, NULL, on_done, &w));
+    wait_for(&w);
+    CHECK(w.status == ANAF_OK);
+    CHECK(strstr(anaf_result_json(w.result), "\"archived\":0") != NULL);
+    CHECK(strstr(anaf_result_json(w.result), "\"already_archived\":12") != NULL);
+    waiter_destroy(&w);
+
+    /* Bad arguments are the caller's. */
+    anaf_error *e = expect_error("NULL folder", anaf_efactura_sync(client, SELLER, NULL, NULL, 0, 0, NULL, NULL, &report, &err),
+                                 ANAF_INVALID_INPUT);
+    CHECK(strcmp(anaf_error_field(e), "folder") == 0);
+    anaf_error_free(e);
+    e = expect_error("bad filter", anaf_efactura_sync(client, SELLER, folder, "all", 0, 0, NULL, NULL, &report, &err),
+                     ANAF_INVALID_INPUT);
+    anaf_error_free(e);
+    anaf_error_free(expect_error("pdf flag", anaf_efactura_sync(client, SELLER, folder, NULL, 0, 7, NULL, NULL, &report, &err),
+                                 ANAF_INVALID_INPUT));
+
+    char command[600];
+    snprintf(command, sizeof command, "rm -rf '%s'", folder);
+    CHECK(system(command) == 0);
+    anaf_client_free(client);
+    anaf_sandbox_free(sandbox);
+}
+
 static void run(const char *name, void (*test)(void)) {
     double started = now_seconds();
     test();
@@ -1283,6 +1346,7 @@ int main(void) {
     run("logging", logging);
     run("desktop login wiring", login_wiring);
     run("state database", state_database);
+    run("archive sync", archive_sync);
     anaf_sandbox_free(shared_sandbox);
     /* Stops the library's threads (hooks finish first), so leak checkers see a quiet exit. */
     ok("shutdown", anaf_runtime_shutdown(1000, &err));

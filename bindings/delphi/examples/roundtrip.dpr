@@ -311,6 +311,41 @@ begin
   FLock := TCriticalSection.Create;
 end;
 
+type
+  // The archive sync's progress (one sync at a time calls it, from a library thread).
+  TSyncProgress = class
+  public
+    Calls: Integer;
+    Last: string;
+    procedure Seen(const Text: string);
+  end;
+
+procedure TSyncProgress.Seen(const Text: string);
+begin
+  Inc(Calls);
+  Last := Text;
+end;
+
+// Removes a folder and everything in it.
+procedure RemoveTree(const Dir: string);
+var
+  Found: TSearchRec;
+begin
+  if FindFirst(IncludeTrailingPathDelimiter(Dir) + '*', faAnyFile or faDirectory, Found) = 0 then
+  begin
+    repeat
+      if (Found.Name = '.') or (Found.Name = '..') then
+        Continue;
+      if (Found.Attr and faDirectory) <> 0 then
+        RemoveTree(IncludeTrailingPathDelimiter(Dir) + Found.Name)
+      else
+        DeleteFile(IncludeTrailingPathDelimiter(Dir) + Found.Name);
+    until FindNext(Found) <> 0;
+    FindClose(Found);
+  end;
+  RemoveDir(Dir);
+end;
+
 procedure TLogLines.Add(Level: Integer; const Target, Text: string);
 begin
   FLock.Enter;
@@ -396,7 +431,8 @@ var
   Answer, Page: TAnafResult;
   Root: TJsonNode;
   Xml: TBytes;
-  Text, State, Document, Signature, Romanian, AccessToken, RefreshedToken, TokensDb: string;
+  Text, State, Document, Signature, Romanian, AccessToken, RefreshedToken, TokensDb, ArchiveDir: string;
+  Progress: TSyncProgress;
   UploadId, DownloadId, Total, Oldest: Int64;
   Polls, I, Found, Pages, Kinds: Integer;
 
@@ -789,6 +825,24 @@ begin
   DeleteFile(TokensDb + '-shm');
   DeleteFile(TokensDb + '-tokens.lock');
   Step('database tokens', 'a second program used the login kept in the database');
+
+  // The archive sync: every message ANAF keeps for a CIF, each downloaded once into a folder
+  // (CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/), the progress told as it goes.
+  Sandbox.SeedReceivedInvoices('{"cif": "' + BuyerCif + '", "count": 5, "days_back": 2}');
+  ArchiveDir := GetTempDir(False) + 'anaf-delphi-archive-' + FormatDateTime('hhnnsszzz', Now);
+  Progress := TSyncProgress.Create;
+  Answer := Client.EFacturaSync(BuyerCif, ArchiveDir, 'received', 0, False, Progress.Seen);
+  Check(Pos('"failures":[]', Answer.Json) > 0, 'sync: ' + Answer.Json);
+  Total := JsonIntOf(Answer.Json, 'progress.archived');
+  Check(Total >= 5, 'sync archived too few: ' + Answer.Json);
+  Check(Progress.Calls > Total, 'sync progress: ' + IntToStr(Progress.Calls) + ' calls');
+  Check(JsonIntOf(Progress.Last, 'archived') = Total, 'sync progress: ' + Progress.Last);
+  Answer := Client.EFacturaSync(BuyerCif, ArchiveDir, 'received');
+  Check(JsonIntOf(Answer.Json, 'progress.archived') = 0, 'sync again: ' + Answer.Json);
+  Check(JsonIntOf(Answer.Json, 'progress.already_archived') = Total, 'sync again: ' + Answer.Json);
+  Progress.Free;
+  RemoveTree(ArchiveDir);
+  Step('sync', IntToStr(Total) + ' messages archived with their progress, none downloaded twice');
 
   // The CIF check, without I/O.
   Check(AnafCifValidate('RO' + SellerCif) = SellerCif, 'CIF check');

@@ -687,6 +687,30 @@ internal static class AnafTests
             }
         });
 
+        Test("Sync archives every message once into a folder, with progress", () =>
+        {
+            var folder = Path.Combine(Path.GetTempPath(), "anaf-dotnet-archive-" + Guid.NewGuid().ToString("N"));
+            using (var own = Sandbox.Start("{\"instant\": true}"))
+            using (var options = own.Configure(new ClientOptions()))
+            using (var client = new AnafClient(options))
+            {
+                client.OAuth.ExchangeCode(own.Authorize());
+                own.SeedReceivedInvoices("{\"cif\": \"" + Seller + "\", \"count\": 7, \"days_back\": 3}");
+                var seen = new List<long>();
+                var report = client.EFactura.Sync(Seller, folder, "received", null, false, p => { lock (seen) seen.Add(p["archived"].AsInt64()); }).Root;
+                Equal(7L, report["progress"]["archived"].AsInt64(), "archived");
+                Equal(0, report["failures"].Count, "no failures");
+                Check(seen.Count >= 8 && seen[seen.Count - 1] == 7L, "progress: " + string.Join(",", seen));
+                var received = Directory.GetDirectories(Path.Combine(folder, Seller, "received"), "*", SearchOption.AllDirectories)
+                    .Count(d => File.Exists(Path.Combine(d, "message.json")));
+                Equal(7, received, "one folder per message");
+                var again = client.EFactura.SyncAsync(Seller, folder).GetAwaiter().GetResult().Root;
+                Equal(0L, again["progress"]["archived"].AsInt64(), "nothing downloaded again");
+                Equal(7L, again["progress"]["already_archived"].AsInt64(), "already archived");
+            }
+            Directory.Delete(folder, true);
+        });
+
         Test("Tokens in the state database are one login for every program that opens it", () =>
         {
             var path = Path.Combine(Path.GetTempPath(), "anaf-dotnet-tokens-" + Guid.NewGuid().ToString("N") + ".db");

@@ -1100,6 +1100,44 @@ impl NativeClient {
         self.call(env, how, |c| Box::pin(async move { c.quota_usage().await }))
     }
 
+    /// Archives every message of `cif` into `folder`; `on_progress` gets each count as JSON
+    /// (camelCase), queued to the event loop.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn sync<'env>(
+        &self,
+        env: &'env Env,
+        cif: String,
+        folder: String,
+        filter: Option<String>,
+        since_ms: Option<f64>,
+        pdf: Option<bool>,
+        on_progress: Option<Function<'_, String, ()>>,
+        how: How<'_>,
+    ) -> napi::Result<Unknown<'env>> {
+        let mut options = anaf_core::efactura::SyncOptions::new().pdf(pdf.unwrap_or(false));
+        if let Some(filter) = opt_code::<MessageFilter>(filter, "filter")? {
+            options = options.filter(filter);
+        }
+        if let Some(ms) = since_ms {
+            options = options.since(time_arg(ms, "since")?);
+        }
+        if let Some(hook) = on_progress {
+            let tsfn = hook
+                .build_threadsafe_function::<String>()
+                .callee_handled::<false>()
+                .build()?;
+            options = options.on_progress(move |progress| {
+                if let Ok(json) = js_json(progress) {
+                    let _ = tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            });
+        }
+        self.call(env, how, |c| {
+            Box::pin(async move { c.efactura().sync(&cif, &folder, options).await })
+        })
+    }
+
     #[napi]
     pub fn upload_and_wait<'env>(
         &self,

@@ -82,3 +82,29 @@ test('tokens in the state database are one login for every program that opens it
   assert.throws(() => new anaf.Client({ ...sandbox.clientOptions(), databaseTokens: 'company-42' }),
     (error) => error.code === 'invalid_input')
 })
+
+test('sync archives each message once into a folder, with progress on the event loop', async (t) => {
+  const sandbox = new anaf.Sandbox({ instant: true })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anaf-archive-'))
+  t.after(() => {
+    sandbox.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const client = await loggedIn(sandbox)
+  sandbox.seedReceivedInvoices(SELLER, 5, 2)
+  const seen = []
+  const report = await client.sync(SELLER, dir, { filter: 'received', onProgress: (p) => seen.push(p) })
+  assert.equal(report.progress.archived, 5)
+  assert.equal(report.progress.alreadyArchived, 0)
+  assert.deepEqual(report.failures, [])
+  assert.ok(report.windowStart instanceof Date)
+  assert.ok(seen.length >= 6, `progress calls: ${seen.length}`)
+  assert.deepEqual(seen.at(-1), report.progress)
+  const received = path.join(dir, SELLER, 'received')
+  const folders = fs.readdirSync(received).flatMap((month) => fs.readdirSync(path.join(received, month)))
+  assert.equal(folders.length, 5)
+  const again = client.syncSync(SELLER, dir)
+  assert.equal(again.progress.archived, 0)
+  assert.equal(again.progress.alreadyArchived, 5)
+  await assert.rejects(client.sync(SELLER, dir, { filter: 'all' }), (error) => error.code === 'invalid_input')
+})

@@ -1002,6 +1002,43 @@ impl NativeClient {
         Call::new(async move { client.quota_usage().await }, json_out)
     }
 
+    /// Archives every message of `cif` into `folder`; `on_progress` gets each count (a dict),
+    /// on a library thread, while the sync runs.
+    #[pyo3(signature = (cif, folder, *, filter=None, since=None, pdf=false, on_progress=None))]
+    fn sync(
+        &self,
+        cif: String,
+        folder: std::path::PathBuf,
+        filter: Option<&str>,
+        since: Option<DateTime<chrono::FixedOffset>>,
+        pdf: bool,
+        on_progress: Option<Py<PyAny>>,
+    ) -> PyResult<Call> {
+        let mut options = anaf_core::efactura::SyncOptions::new().pdf(pdf);
+        if let Some(filter) = opt_code::<MessageFilter>(filter, "filter")? {
+            options = options.filter(filter);
+        }
+        if let Some(since) = since {
+            options = options.since(utc(since));
+        }
+        if let Some(hook) = on_progress {
+            options = options.on_progress(move |progress| {
+                Python::attach(|py| {
+                    if let Ok(progress) = pythonize::pythonize(py, progress)
+                        && let Err(e) = hook.call1(py, (progress,))
+                    {
+                        e.write_unraisable(py, Some(hook.bind(py)));
+                    }
+                })
+            });
+        }
+        let client = self.client.clone();
+        Ok(Call::new(
+            async move { client.efactura().sync(&cif, &folder, options).await },
+            json_out,
+        ))
+    }
+
     #[pyo3(signature = (xml, cif, *, standard="ubl", external=false, self_billed=false, enforcement=false, b2c=false,
         timeout=None, first_poll=None, max_interval=None, max_polls=None))]
     #[allow(clippy::too_many_arguments)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 
 import pytest
 
@@ -176,5 +177,17 @@ def test_submit_from_asyncio(anaf_sandbox: anaf.Sandbox) -> None:
         assert [r.key for r in await client.submissions()] == [first.key]
         assert await client.resume_submissions() == []
         assert await client.quota_usage() == []  # an invoice upload counts against no limit
+
+    asyncio.run(main())
+
+
+def test_sync_from_asyncio(anaf_sandbox: anaf.Sandbox, tmp_path: "os.PathLike[str]") -> None:
+    async def main() -> None:
+        client = await logged_in(anaf_sandbox)
+        anaf_sandbox.seed_received_invoices(SELLER, 3, days_back=2)
+        report = await client.sync(SELLER, tmp_path, filter="received")
+        assert report.progress.archived == 3 and report.failures == ()
+        again = await client.sync(SELLER, tmp_path, filter="received")
+        assert again.progress.already_archived == 3
 
     asyncio.run(main())

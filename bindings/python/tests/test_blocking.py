@@ -426,6 +426,32 @@ def test_tokens_in_the_state_database_are_one_login_for_every_program(
         )
 
 
+def test_sync_archives_each_message_once_with_progress(
+    anaf_sandbox: anaf.Sandbox, tmp_path: "os.PathLike[str]"
+) -> None:
+    client = anaf.Client(**anaf_sandbox.client_options())
+    client.exchange_code(anaf_sandbox.authorize())
+    anaf_sandbox.seed_received_invoices(BUYER, 6, days_back=3)
+    seen: list[anaf.SyncProgress] = []
+    folder = os.path.join(tmp_path, "arhiva")
+    report = client.sync(BUYER, folder, filter="received", on_progress=seen.append)
+    assert isinstance(report, anaf.SyncReport) and report.failures == ()
+    assert report.progress.archived == 6 and report.progress.listed == 6
+    assert isinstance(report.window_start, dt.datetime)
+    assert seen and seen[-1] == report.progress and all(isinstance(p, anaf.SyncProgress) for p in seen)
+    folders = [
+        os.path.join(month, name)
+        for month in (os.path.join(folder, BUYER, "received", m) for m in os.listdir(os.path.join(folder, BUYER, "received")))
+        for name in os.listdir(month)
+    ]
+    assert len(folders) == 6
+    assert all(os.path.exists(os.path.join(f, "message.json")) for f in folders)
+    again = client.sync(BUYER, folder)
+    assert (again.progress.archived, again.progress.already_archived) == (0, 6)
+    with pytest.raises(anaf.InvalidInputError):
+        client.sync(BUYER, folder, filter="everything")
+
+
 def test_the_quota_ledger_refuses_a_call_over_its_limit(anaf_sandbox: anaf.Sandbox) -> None:
     client = anaf.Client(**anaf_sandbox.client_options(), state_database="sqlite::memory:", daily_limit=1)
     client.exchange_code(anaf_sandbox.authorize())

@@ -105,6 +105,20 @@ Examples:
   anaf quota
   anaf quota --json")]
     Quota,
+    /// Archive every message ANAF keeps for a CIF (60 days) into a folder, each downloaded
+    /// once: received and sent invoices, error reports, buyer messages.
+    #[command(after_help = "\
+Each message gets a folder CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID holding ANAF's ZIP as it
+came, the invoice and the signature taken out of it, message.json (the list entry and the
+invoice's main fields) and, with --pdf, ANAF's PDF. A message whose folder is there is not
+downloaded again, so a sync stopped midway (or run every hour) goes on where it was. The
+downloads count in the profile's daily-limit ledger.
+
+Examples:
+  anaf sync --cif RO12345678 --folder arhiva/
+  anaf sync --cif RO12345678 --folder arhiva/ --filter received --pdf
+  anaf sync --cif RO12345678 --folder arhiva/ --since 2026-11-01 --json")]
+    Sync(SyncArgs),
     /// RO e-Factura: send, follow, download and list invoices.
     #[command(subcommand)]
     Efactura(EfacturaCommand),
@@ -403,6 +417,24 @@ pub struct ListArgs {
     /// Every page, not only the first (with --from).
     #[arg(long, requires = "from")]
     pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[arg(long)]
+    pub cif: String,
+    /// The archive's root folder (made if missing).
+    #[arg(long)]
+    pub folder: PathBuf,
+    /// Only sent, received, errors or buyer_messages.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// From this day (YYYY-MM-DD, Romanian time; default: as far back as ANAF keeps).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Also ask ANAF for each invoice's PDF.
+    #[arg(long)]
+    pub pdf: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Hello { name } => commands::auth::hello(global, &name),
         Command::Cif(command) => commands::cif::run(global, command),
         Command::Quota => commands::quota::run(global),
+        Command::Sync(args) => commands::sync::run(global, &args),
         Command::Efactura(command) => commands::efactura::run(global, command),
         Command::Etransport(command) => commands::etransport::run(global, command),
         Command::Completions { shell } => {

@@ -988,6 +988,65 @@ fn completions_for_the_usual_shells() {
 /// The progress shows on a terminal (a pseudo-terminal made by `script`) and never in a pipe.
 #[cfg(target_os = "linux")]
 #[test]
+fn sync_archives_every_message_once_with_a_bar_on_a_terminal() {
+    let world = World::instant().logged_in();
+    world
+        .sandbox
+        .seed_received_invoices(&anaf_sandbox::SeedRequest {
+            cif: SELLER.into(),
+            count: 30,
+            supplier_cif: None,
+            days_back: 10,
+            env: anaf_sandbox::Env::Test,
+        })
+        .expect("seed");
+    // Slow downloads, so the bar is drawn.
+    world
+        .sandbox
+        .inject_fault(FaultSpec {
+            endpoint: "efactura.download".into(),
+            fault: Fault::Latency { ms: 40 },
+            times: Some(30),
+        })
+        .expect("fault");
+    let folder = world.config.path().join("arhiva");
+    let line = format!(
+        "{} sync --cif RO{SELLER} --folder {}",
+        env!("CARGO_BIN_EXE_anaf"),
+        folder.display()
+    );
+    if Command::new("script").arg("--version").output().is_ok() {
+        let terminal = world
+            .command_of("script")
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .output()
+            .expect("script");
+        let seen = String::from_utf8_lossy(&terminal.stdout).into_owned();
+        assert!(terminal.status.success(), "{seen}");
+        assert!(seen.contains("already archived ["), "no progress bar: {seen}");
+        assert!(seen.contains("30 new"), "{seen}");
+    } else {
+        eprintln!("the bar is not checked: `script` (util-linux) is not installed");
+        let first = world.run(&["sync", "--cif", SELLER, "--folder", folder.to_str().unwrap()]);
+        assert_eq!(code(&first), 0, "{}", text(&first));
+    }
+    let received = std::fs::read_dir(folder.join(SELLER).join("received"))
+        .expect("received")
+        .map(|month| std::fs::read_dir(month.expect("month").path()).expect("month").count())
+        .sum::<usize>();
+    assert_eq!(received, 30);
+    // Again: nothing new, nothing downloaded; the report in JSON; no bar when piped.
+    let (exit, report) = world.json(&["sync", "--cif", SELLER, "--folder", folder.to_str().unwrap()]);
+    assert_eq!(exit, 0, "{report}");
+    assert_eq!(report["progress"]["archived"], 0, "{report}");
+    assert_eq!(report["progress"]["already_archived"], 30, "{report}");
+    let piped = world.run(&["sync", "--cif", SELLER, "--folder", folder.to_str().unwrap()]);
+    assert!(stdout(&piped).contains("0 new"), "{}", text(&piped));
+    assert!(!text(&piped).contains("already archived ["), "{}", text(&piped));
+}
+
+#[test]
 fn progress_shows_on_a_terminal_only() {
     if Command::new("script").arg("--version").output().is_err() {
         eprintln!("skipped: `script` (util-linux) is not installed");

@@ -1244,6 +1244,45 @@ anaf_status anaf_efactura_list_messages_page_async(const anaf_client *client,
                                                    void *user_data);
 
 /**
+ * Archives every message ANAF keeps for `cif` (60 days, or from `since_unix_ms` when not 0)
+ * into `folder` (UTF-8 path), each downloaded once: `CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/`
+ * with ANAF's ZIP, the invoice and signature taken out of it, `message.json` and, with `pdf`
+ * 1, ANAF's PDF. A message whose folder is there is not downloaded again, so a sync stopped
+ * midway goes on where it was; with a state database each folder is recorded too. `filter`:
+ * NULL (all), "sent", "received", "errors" or "buyer_messages". `progress` (may be NULL) is
+ * called with `{"cif", "listed", "total", "archived", "already_archived", "failed",
+ * "bytes"}` after each page and each message, on a library thread, only while the sync runs.
+ * Result JSON: `{"progress": {...}, "folder", "window_start", "window_end", "failures":
+ * [{"download_id", "upload_id", "error": {...}}]}` (a message that failed is tried again by
+ * the next sync); a failure of every call (login, network, a daily limit) is the error.
+ */
+anaf_status anaf_efactura_sync(const anaf_client *client,
+                               const char *cif,
+                               const char *folder,
+                               const char *filter,
+                               int64_t since_unix_ms,
+                               int32_t pdf,
+                               anaf_text_callback progress,
+                               void *progress_user_data,
+                               anaf_result **out_result,
+                               anaf_error **out_error);
+
+/**
+ * `_async` twin of `anaf_efactura_sync`.
+ */
+anaf_status anaf_efactura_sync_async(const anaf_client *client,
+                                     const char *cif,
+                                     const char *folder,
+                                     const char *filter,
+                                     int64_t since_unix_ms,
+                                     int32_t pdf,
+                                     anaf_text_callback progress,
+                                     void *progress_user_data,
+                                     const anaf_cancel *cancel,
+                                     anaf_callback callback,
+                                     void *user_data);
+
+/**
  * Starts a stream over the messages from `start_unix_ms` to `end_unix_ms` (0: now, less a
  * few seconds, since ANAF refuses an end in its future: a message of the last seconds comes
  * in the next run). No I/O yet. The start is clamped to ANAF's 60 days. Free with

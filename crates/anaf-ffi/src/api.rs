@@ -9,7 +9,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anaf_core::efactura::{DocumentType, MessageFilter, PdfOutcome, Standard, UploadOptions, WaitOptions};
+use anaf_core::efactura::{DocumentType, MessageFilter, PdfOutcome, Standard, SyncOptions, UploadOptions, WaitOptions};
 use anaf_core::etransport::{InfoFilter, SchemaVersion};
 use anaf_core::{Application, ClientBuilder, Environment, Error, LoginOptions, RetryPolicy, TokenSet};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -1694,6 +1694,122 @@ pub unsafe extern "C" fn anaf_efactura_list_messages_page_async(
     // SAFETY: forwarded contract.
     spawn_async(cancel, callback, user_data, || unsafe {
         prepare_list_messages_page(client, cif, start_unix_ms, end_unix_ms, page, filter)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn prepare_sync(
+    client: *const anaf_client,
+    cif: *const c_char,
+    folder: *const c_char,
+    filter: *const c_char,
+    since_unix_ms: i64,
+    pdf: i32,
+    progress: anaf_text_callback,
+    progress_user_data: *mut c_void,
+) -> Prepared<impl Future<Output = Result<Option<anaf_result>, Error>> + use<>> {
+    // SAFETY: NULL or live arguments per the contract.
+    let (client, cif, folder, filter) = unsafe {
+        (
+            client_of(client)?,
+            str_arg(cif, "cif")?.to_owned(),
+            str_arg(folder, "folder")?.to_owned(),
+            filter_arg(filter)?,
+        )
+    };
+    let mut options = SyncOptions::new().pdf(flag_arg(pdf, "pdf")?);
+    if let Some(filter) = filter {
+        options = options.filter(filter);
+    }
+    if since_unix_ms != 0 {
+        options = options.since(time_arg(since_unix_ms, "since_unix_ms")?);
+    }
+    // The progress hook runs only while the sync does (the gate closes before the result).
+    let gate = Arc::new(HookGate {
+        open: std::sync::RwLock::new(true),
+    });
+    if let Some(callback) = progress {
+        let hook = text_hook((callback, HostPtr(progress_user_data)), gate.clone());
+        options = options.on_progress(move |progress| {
+            if let Ok(json) = serde_json::to_string(progress) {
+                hook(&json);
+            }
+        });
+    }
+    Ok(async move {
+        let _close = CloseGateOnDrop(gate);
+        json_result(&client.efactura().sync(&cif, &folder, options).await?)
+    })
+}
+
+/// Archives every message ANAF keeps for `cif` (60 days, or from `since_unix_ms` when not 0)
+/// into `folder` (UTF-8 path), each downloaded once: `CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/`
+/// with ANAF's ZIP, the invoice and signature taken out of it, `message.json` and, with `pdf`
+/// 1, ANAF's PDF. A message whose folder is there is not downloaded again, so a sync stopped
+/// midway goes on where it was; with a state database each folder is recorded too. `filter`:
+/// NULL (all), "sent", "received", "errors" or "buyer_messages". `progress` (may be NULL) is
+/// called with `{"cif", "listed", "total", "archived", "already_archived", "failed",
+/// "bytes"}` after each page and each message, on a library thread, only while the sync runs.
+/// Result JSON: `{"progress": {...}, "folder", "window_start", "window_end", "failures":
+/// [{"download_id", "upload_id", "error": {...}}]}` (a message that failed is tried again by
+/// the next sync); a failure of every call (login, network, a daily limit) is the error.
+#[allow(clippy::too_many_arguments)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_sync(
+    client: *const anaf_client,
+    cif: *const c_char,
+    folder: *const c_char,
+    filter: *const c_char,
+    since_unix_ms: i64,
+    pdf: i32,
+    progress: anaf_text_callback,
+    progress_user_data: *mut c_void,
+    out_result: *mut *mut anaf_result,
+    out_error: *mut *mut anaf_error,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    run_blocking(out_result, out_error, || unsafe {
+        prepare_sync(
+            client,
+            cif,
+            folder,
+            filter,
+            since_unix_ms,
+            pdf,
+            progress,
+            progress_user_data,
+        )
+    })
+}
+
+/// `_async` twin of `anaf_efactura_sync`.
+#[allow(clippy::too_many_arguments)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn anaf_efactura_sync_async(
+    client: *const anaf_client,
+    cif: *const c_char,
+    folder: *const c_char,
+    filter: *const c_char,
+    since_unix_ms: i64,
+    pdf: i32,
+    progress: anaf_text_callback,
+    progress_user_data: *mut c_void,
+    cancel: *const anaf_cancel,
+    callback: anaf_callback,
+    user_data: *mut c_void,
+) -> anaf_status {
+    // SAFETY: forwarded contract.
+    spawn_async(cancel, callback, user_data, || unsafe {
+        prepare_sync(
+            client,
+            cif,
+            folder,
+            filter,
+            since_unix_ms,
+            pdf,
+            progress,
+            progress_user_data,
+        )
     })
 }
 

@@ -185,6 +185,16 @@ impl EFactura {
         block_on(self.inner.download(download_id))
     }
 
+    /// See [`crate::efactura::EFactura::sync`].
+    pub fn sync(
+        &self,
+        cif: &str,
+        folder: impl AsRef<std::path::Path>,
+        options: crate::efactura::SyncOptions,
+    ) -> Result<crate::efactura::SyncReport, Error> {
+        block_on(self.inner.sync(cif, folder, options))
+    }
+
     pub fn list_messages(&self, cif: &str, days: u32, filter: Option<MessageFilter>) -> Result<Vec<Message>, Error> {
         block_on(self.inner.list_messages(cif, days, filter))
     }

@@ -361,6 +361,7 @@ async fn the_stream_corrects_once_for_anafs_clock_being_behind() {
 async fn the_default_end_is_corrected_when_anafs_clock_is_behind_ours() {
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
+    sandbox.set_clock_offset(chrono::Duration::seconds(40));
     sandbox
         .seed_received_invoices(&SeedRequest {
             cif: CIF.into(),
@@ -370,7 +371,8 @@ async fn the_default_end_is_corrected_when_anafs_clock_is_behind_ours() {
             env: anaf_sandbox::Env::Test,
         })
         .unwrap();
-    // ANAF's clock is now 30 s behind the client's: "now minus 5 s" is in ANAF's future.
+    // ANAF's clock is now 30 s behind the client's: "now minus 5 s" is in ANAF's future, and
+    // so is the newest invoice (seeded a minute before ANAF's "now" of then, 40 s ahead).
     sandbox.set_clock_offset(chrono::Duration::seconds(-30));
     let messages = client
         .efactura()
@@ -852,7 +854,10 @@ async fn a_message_indexed_onto_a_page_already_read_is_found_by_a_second_reading
     let sandbox = sandbox();
     let client = logged_in(&sandbox).await;
     let (mut stream, mut all) = six_hundred_read_to_the_end_of_page_one(&sandbox, &client).await;
-    // Two messages are indexed now with dates inside page 1 (newest first), which is read.
+    // Two messages are indexed now with dates inside page 1 (newest first), which is read;
+    // ANAF's clock two minutes ahead dates the third (seeded a minute before ANAF's "now")
+    // after the window's end.
+    sandbox.advance_clock(std::time::Duration::from_secs(120));
     sandbox
         .seed_received_invoices(&SeedRequest {
             cif: CIF.into(),

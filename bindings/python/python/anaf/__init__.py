@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import inspect
+import os
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -50,6 +51,9 @@ from ._results import (
     SignatureVerdict,
     Submission,
     SubmissionRecord,
+    SyncFailure,
+    SyncProgress,
+    SyncReport,
     Taxpayer,
     TaxpayerLookup,
     TokenInfo,
@@ -73,7 +77,7 @@ __all__ = [
     "InternalError", "InvalidInputError", "Message", "MessagePage", "NoCifRightError",
     "NoCifRightsError", "NotFoundError", "OAuthError", "Pages", "QuotaExhaustedError",
     "QuotaUsage", "RateLimitedError", "RegisterEntry", "RegisterLookup", "Sandbox", "SignatureVerdict",
-    "Submission", "SubmissionRecord", "Taxpayer", "TaxpayerLookup", "TimeoutError", "TokenInfo", "TokenStatus",
+    "Submission", "SubmissionRecord", "SyncFailure", "SyncProgress", "SyncReport", "Taxpayer", "TaxpayerLookup", "TimeoutError", "TokenInfo", "TokenStatus",
     "TransportError", "TransportReceipt", "TransportRecord", "TransportState",
     "UnauthorizedError", "UnexpectedResponseError", "UploadReceipt", "UploadState",
     "ValidationReport", "VatPeriod", "WafRejectedError", "log_to_python", "validate_cif",
@@ -92,6 +96,15 @@ def _aware(when: _dt.datetime, name: str) -> _dt.datetime:
     if when.tzinfo is None:
         raise InvalidInputError(f"{name} must be an aware datetime (with a time zone)")
     return when
+
+
+def _progress_hook(
+    on_progress: Optional[Callable[[SyncProgress], None]],
+) -> Optional[Callable[[dict[str, Any]], None]]:
+    if on_progress is None:
+        return None
+    hook = on_progress
+    return lambda progress: hook(build(SyncProgress, progress))
 
 
 class _Base:
@@ -312,6 +325,21 @@ class Client(_Base):
         """Today's use of ANAF's daily limits (empty without `state_database`)."""
         return build_list(QuotaUsage, self._native.quota_usage().wait())
 
+    def sync(
+        self, cif: str, folder: Union[str, "os.PathLike[str]"], *, filter: Optional[str] = None,
+        since: Optional[_dt.datetime] = None, pdf: bool = False,
+        on_progress: Optional[Callable[[SyncProgress], None]] = None,
+    ) -> SyncReport:
+        """Archives every message ANAF keeps for `cif` (60 days, or from `since`) into `folder`,
+        each downloaded once: `CIF/KIND/YYYY-MM/YYYY-MM-DD_PARTNER_ID/` with ANAF's ZIP, the
+        invoice and signature, `message.json` and, with `pdf`, ANAF's PDF. A message whose
+        folder is there is not downloaded again: run it again to go on after a stop.
+        `on_progress` gets a `SyncProgress` after each page and message, on a library thread.
+        One message's failure is in `failures`; a failure of every call is raised."""
+        return build(SyncReport, self._native.sync(
+            cif, os.fspath(folder), filter=filter, since=_aware(since, "since") if since else None, pdf=pdf,
+            on_progress=_progress_hook(on_progress)).wait())
+
     def upload_and_wait(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,
         self_billed: bool = False, enforcement: bool = False, b2c: bool = False,
@@ -482,6 +510,16 @@ class AsyncClient(_Base):
 
     async def quota_usage(self) -> list[QuotaUsage]:
         return build_list(QuotaUsage, await self._start(self._native.quota_usage()))
+
+    async def sync(
+        self, cif: str, folder: Union[str, "os.PathLike[str]"], *, filter: Optional[str] = None,
+        since: Optional[_dt.datetime] = None, pdf: bool = False,
+        on_progress: Optional[Callable[[SyncProgress], None]] = None,
+    ) -> SyncReport:
+        """See `Client.sync`; `on_progress` runs on a library thread, not the event loop."""
+        return build(SyncReport, await self._start(self._native.sync(
+            cif, os.fspath(folder), filter=filter, since=_aware(since, "since") if since else None, pdf=pdf,
+            on_progress=_progress_hook(on_progress))))
 
     async def upload_and_wait(
         self, xml: Xml, cif: str, *, standard: str = "ubl", external: bool = False,

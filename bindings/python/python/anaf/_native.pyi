@@ -138,6 +138,10 @@ class NativeClient:
         self, cif: Optional[str] = None, state: Optional[str] = None, limit: Optional[int] = None
     ) -> Call[list[dict[str, Any]]]: ...
     def quota_usage(self) -> Call[list[dict[str, Any]]]: ...
+    def sync(
+        self, cif: str, folder: str, *, filter: Optional[str] = None, since: Optional[datetime.datetime] = None,
+        pdf: bool = False, on_progress: Optional[Callable[[dict[str, Any]], None]] = None,
+    ) -> Call[dict[str, Any]]: ...
     def upload_and_wait(
         self, xml: bytes, cif: str, *, standard: str = "ubl", external: bool = False, self_billed: bool = False,
         enforcement: bool = False, b2c: bool = False, timeout: Optional[float] = None,

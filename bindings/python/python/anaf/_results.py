@@ -145,6 +145,42 @@ class SubmissionRecord:
 
 
 @_dataclass
+class SyncProgress:
+    """How far a sync is: messages `listed` of ANAF's `total`, `archived` by this sync,
+    `already_archived` (their folder was there), `failed`, and the `bytes` of ZIP downloaded."""
+
+    cif: str
+    listed: int = 0
+    total: int = 0
+    archived: int = 0
+    already_archived: int = 0
+    failed: int = 0
+    bytes: int = 0
+
+
+@_dataclass
+class SyncFailure:
+    """A message a sync could not archive (the next sync tries it again); `error` as the
+    error's fields (kind, message, ANAF's text)."""
+
+    download_id: int
+    upload_id: int
+    error: dict[str, Any]
+
+
+@_dataclass
+class SyncReport:
+    """What a sync did: the final counts, the archive's `folder`, the window listed (from
+    `window_start`, later than asked when ANAF no longer keeps older messages)."""
+
+    progress: SyncProgress
+    folder: str
+    window_start: _dt.datetime
+    window_end: Optional[_dt.datetime] = None
+    failures: tuple[SyncFailure, ...] = ()
+
+
+@_dataclass
 class QuotaUsage:
     """Today's use of one of ANAF's daily limits, as the quota ledger counts it: `counter`
     (list, list_paged, status, download, upload_rasp, transport_status, transport_list),

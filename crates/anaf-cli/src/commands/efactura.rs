@@ -58,7 +58,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     std::fs::write(path, bytes).map_err(|e| Failure::io("write", path, e))
 }
 
-fn parsed<T: std::str::FromStr<Err = Error>>(text: &str) -> Result<T, Failure> {
+pub(crate) fn parsed<T: std::str::FromStr<Err = Error>>(text: &str) -> Result<T, Failure> {
     text.parse::<T>().map_err(Failure::from)
 }
 
@@ -462,7 +462,7 @@ fn print_summary(summary: &InvoiceSummary) {
 }
 
 /// A day in Romanian time: its start, or (`end`) its last millisecond.
-fn bucharest_day(text: &str, end: bool) -> Result<DateTime<Utc>, Failure> {
+pub(crate) fn bucharest_day(text: &str, end: bool) -> Result<DateTime<Utc>, Failure> {
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| Failure::usage(format!("`{text}` is not a day (YYYY-MM-DD)"), None))?;
     let time = if end {

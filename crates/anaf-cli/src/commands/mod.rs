@@ -6,3 +6,4 @@ pub mod demo;
 pub mod efactura;
 pub mod etransport;
 pub mod quota;
+pub mod sync;

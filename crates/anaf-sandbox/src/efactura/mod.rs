@@ -1193,7 +1193,8 @@ pub(crate) async fn verify_signature(multipart: Result<Multipart, MultipartRejec
 }
 
 /// Invoices from a supplier to `buyer_cif`, as if uploaded over the last `days_back` days (all
-/// processed and listed), so lists, pagination and downloads can be exercised at volume.
+/// processed and listed), so lists, pagination and downloads can be exercised at volume. The
+/// newest is a minute old: a client's list ends a few seconds before its "now".
 pub(crate) fn seed_received(
     state: &mut SandboxState,
     now: DateTime<Utc>,
@@ -1203,12 +1204,13 @@ pub(crate) fn seed_received(
 ) -> Vec<u64> {
     let (env, buyer_cif, count, days_back) = (request.env, request.cif.as_str(), request.count, request.days_back);
     let span = chrono::Duration::days(i64::from(days_back));
+    let newest = now - chrono::Duration::minutes(1);
     let mut indexes = Vec::with_capacity(count as usize);
     for n in 0..count {
         let at = if count <= 1 {
-            now
+            newest
         } else {
-            now - span + span * (n as i32) / ((count - 1) as i32)
+            newest - span + span * (n as i32) / ((count - 1) as i32)
         };
         let mut spec = crate::samples::InvoiceSpec::new(
             &format!("SEED-{supplier_cif}-{}", state.efactura.last_upload + 1),

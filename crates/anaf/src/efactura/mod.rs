@@ -6,6 +6,7 @@ mod model;
 #[cfg(feature = "state")]
 mod submit;
 mod summary;
+mod sync;
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use model::{
     UploadOptions, UploadReceipt, UploadState, ValidationReport,
 };
 pub use summary::{InvoiceSummary, PartySummary};
+pub use sync::{SyncFailure, SyncOptions, SyncProgress, SyncProgressHook, SyncReport};
 
 pub(crate) use model::bucharest_time;
 

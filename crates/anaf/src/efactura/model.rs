@@ -305,6 +305,34 @@ pub struct Message {
     pub raw_created_at: String,
 }
 
+impl Message {
+    /// The other company of an invoice message, read from `detalii` (ANAF sends no field for
+    /// it): the issuer of a received invoice, the buyer of a sent one, either side of a
+    /// self-billed one. `None` for an error message, or a wording this client does not know.
+    pub fn partner_cif(&self) -> Option<&str> {
+        // Every `cif...=DIGITS` in the text ("cif_emitent=", "cif_beneficiar=", "cif="); the
+        // first that is not this list's company. Written by hand: two fixed shapes, no regex.
+        let text = self.details.as_str();
+        let mut rest = text;
+        while let Some(at) = rest.find("cif") {
+            let after = &rest[at + 3..];
+            let value = after
+                .find('=')
+                .filter(|&eq| after[..eq].chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+                .map(|eq| &after[eq + 1..]);
+            if let Some(value) = value {
+                let digits = value.len() - value.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                let cif = &value[..digits];
+                if !cif.is_empty() && cif != self.cif {
+                    return Some(cif);
+                }
+            }
+            rest = after;
+        }
+        None
+    }
+}
+
 /// Parses ANAF's `YYYYMMDDHHmm` (or with seconds) in Romanian time.
 pub(crate) fn bucharest_time(stamp: &str) -> Option<DateTime<FixedOffset>> {
     let format = match stamp.len() {
@@ -429,6 +457,28 @@ mod tests {
         let summer = bucharest_time("20260715103000").unwrap();
         assert_eq!(summer.offset().local_minus_utc(), 3 * 3600);
         assert!(bucharest_time("2026").is_none());
+    }
+
+    #[test]
+    fn the_partner_is_read_from_each_wording_of_detalii() {
+        let message = |cif: &str, details: &str| Message {
+            id: 1,
+            upload_id: 2,
+            cif: cif.into(),
+            kind: MessageKind::Received,
+            created_at: None,
+            details: details.into(),
+            raw_kind: String::new(),
+            raw_created_at: String::new(),
+        };
+        let received = "Factura cu id_incarcare=5001131297 emisa de cif_emitent=8000000000 pentru cif_beneficiar=3";
+        assert_eq!(message("3", received).partner_cif(), Some("8000000000"));
+        assert_eq!(message("8000000000", received).partner_cif(), Some("3"));
+        let self_billed = "Factura cu id_incarcare=1 transmisa de cif=123  ca autofactura in numele cif=456";
+        assert_eq!(message("123", self_billed).partner_cif(), Some("456"));
+        let error = "Erori de validare identificate la factura primita cu id_incarcare=5001130147";
+        assert_eq!(message("3", error).partner_cif(), None);
+        assert_eq!(message("3", "cif_emitent= cif=3 cifra=x cif").partner_cif(), None);
     }
 
     #[test]

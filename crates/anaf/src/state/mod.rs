@@ -24,6 +24,7 @@ use sqlx::{Connection, Executor, Row};
 use crate::error::Error;
 use crate::quota::{Charge, Counter, QuotaLedger};
 
+pub(crate) mod archive;
 pub(crate) mod journal;
 mod tokens;
 pub use journal::{SubmissionQuery, SubmissionRecord, SubmissionState};
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_quota.sql"),
     include_str!("migrations/0002_submissions.sql"),
     include_str!("migrations/0003_tokens.sql"),
+    include_str!("migrations/0004_archive.sql"),
 ];
 
 /// The number of the newest schema this library knows.
