@@ -56,6 +56,8 @@ enum OptionCall {
     RefreshMargin(u64),
     MaxResponseBytes(u64),
     StatusPollBudget(u32),
+    /// Tokens in a state database that is never set: the client is refused, not built.
+    DatabaseTokens(Text),
 }
 
 /// Calls on a client that never reach the network.
@@ -293,6 +295,13 @@ fn set_option(options: *mut anaf_options, call: &OptionCall) {
             OptionCall::Proxy(text) => {
                 let c = text.to_c();
                 (anaf_options_set_proxy(options, ptr_of(&c), &mut error), unreadable(&c))
+            }
+            OptionCall::DatabaseTokens(text) => {
+                let c = text.to_c();
+                (
+                    anaf_options_set_database_tokens(options, ptr_of(&c), &mut error),
+                    unreadable(&c),
+                )
             }
             OptionCall::RootCertificate(pem) => (
                 anaf_options_add_root_certificate(options, pem.as_ptr(), pem.len(), &mut error),

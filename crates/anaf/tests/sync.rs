@@ -221,6 +221,52 @@ async fn a_refused_download_skips_its_message_and_a_lost_login_ends_the_sync() {
     assert_eq!(error.kind(), anaf::ErrorKind::Unauthorized);
 }
 
+#[tokio::test]
+async fn a_sync_stays_within_the_daily_limits_of_its_ledger() {
+    let sandbox = sandbox();
+    // One paginated list per company and one download per message today.
+    let client = logged_in_with(
+        &sandbox,
+        builder(&sandbox)
+            .quota_ledger(Arc::new(anaf::quota::MemoryLedger::new()))
+            .daily_limits(anaf::quota::DailyLimits::all(1)),
+    )
+    .await;
+    sandbox
+        .seed_received_invoices(&SeedRequest {
+            cif: CIF.into(),
+            count: 3,
+            supplier_cif: None,
+            days_back: 2,
+            env: anaf_sandbox::Env::Test,
+        })
+        .unwrap();
+    // One message was downloaded already today: the sync skips it (its own limit), not the rest.
+    let spent = client.efactura().list_messages(CIF, 3, None).await.unwrap()[0].id;
+    client.efactura().download(spent).await.unwrap();
+    let archive = tempfile::tempdir().unwrap();
+    let first = client
+        .efactura()
+        .sync(CIF, archive.path(), SyncOptions::new())
+        .await
+        .unwrap();
+    assert_eq!((first.progress.archived, first.progress.failed), (2, 1));
+    assert_eq!(first.failures[0].download_id, spent);
+    assert_eq!(first.failures[0].error.kind(), anaf::ErrorKind::QuotaExhausted);
+    assert_eq!(first.failures[0].error.limit_scope(), Some(anaf::LimitScope::Message));
+    // The day's paginated list is spent: the next sync is refused before anything is sent.
+    let lists = requests_to(&sandbox, "efactura.list_paged");
+    let error = client
+        .efactura()
+        .sync(CIF, archive.path(), SyncOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), anaf::ErrorKind::QuotaExhausted, "{error}");
+    assert_eq!(error.limit_scope(), Some(anaf::LimitScope::Cif));
+    assert_eq!(requests_to(&sandbox, "efactura.list_paged"), lists);
+    assert_eq!(downloads(&sandbox), 3, "one each, the first by hand");
+}
+
 const SYNCING_CHILD: &str = "child_process_syncs_until_it_is_killed";
 
 /// Run as a child process by the test below (ignored in a normal run).
