@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import functools
+import re
 import sys
 import typing
 from typing import Any, Callable, Optional, TypeVar
@@ -18,11 +19,15 @@ T = TypeVar("T")
 _dataclass = dataclasses.dataclass(frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
 
 
+# Nanoseconds (the core writes up to nine digits) cut to the microseconds a datetime holds.
+_NANOSECONDS = re.compile(r"(\.\d{6})\d+")
+
+
 def _time(value: Optional[str]) -> Optional[_dt.datetime]:
     if value is None:
         return None
-    # Python 3.9/3.10 do not read a trailing "Z".
-    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # Python 3.9/3.10 read neither a trailing "Z" nor more than six digits of a second.
+    return _dt.datetime.fromisoformat(_NANOSECONDS.sub(r"\1", value.replace("Z", "+00:00")))
 
 
 def _date(value: Optional[str]) -> Optional[_dt.date]:
