@@ -222,7 +222,7 @@ export interface SyncOptions extends CallOptions {
   since?: Date
   /** Also ask ANAF for each invoice's PDF. */
   pdf?: boolean
-  /** Called after each page and each message, on the event loop. */
+  /** Called after each page and each message, on the event loop; `sync`'s Promise settles after the last call. */
   onProgress?: (progress: SyncProgress) => void
 }
 

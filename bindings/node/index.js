@@ -596,9 +596,8 @@ class Client {
     return callSync((how) => this._native.quotaUsage(how), json)
   }
 
-  _sync(cif, folder, options, how) {
+  _sync(cif, folder, options, onProgress, how) {
     const o = options ?? {}
-    const onProgress = typeof o.onProgress === 'function' ? o.onProgress : undefined
     return this._native.sync(
       cif,
       String(folder),
@@ -611,12 +610,36 @@ class Client {
   }
 
   sync(cif, folder, options) {
-    return callAsync((how) => this._sync(cif, folder, options, how), json, options?.signal)
+    const onProgress = options?.onProgress
+    if (typeof onProgress !== 'function') {
+      return callAsync((how) => this._sync(cif, folder, options, undefined, how), json, options?.signal)
+    }
+    // The progress calls reach the event loop through a queue of their own, which the result
+    // may overtake: the Promise settles once the call with the final counts has been made
+    // (the core's last call has them; a sync that listed nothing makes none).
+    let last = null
+    let settle = null
+    const seen = (progress) => {
+      last = JSON.stringify(progress)
+      try {
+        onProgress(progress)
+      } finally {
+        if (settle && last === settle.final) settle.done()
+      }
+    }
+    return callAsync((how) => this._sync(cif, folder, options, seen, how), json, options?.signal).then((report) => {
+      const final = JSON.stringify(report.progress)
+      if (last === final || (last === null && report.progress.listed === 0)) return report
+      return new Promise((resolve) => {
+        settle = { final, done: () => resolve(report) }
+      })
+    })
   }
 
   /** The blocking form: its progress calls arrive once it has returned (they queue on the event loop). */
   syncSync(cif, folder, options) {
-    return callSync((how) => this._sync(cif, folder, options, how), json)
+    const onProgress = typeof options?.onProgress === 'function' ? options.onProgress : undefined
+    return callSync((how) => this._sync(cif, folder, options, onProgress, how), json)
   }
 
   _uploadAndWait(xml, cif, options, how) {
