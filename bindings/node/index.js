@@ -19,8 +19,13 @@ function snake(key) {
  * Calendar days stay "YYYY-MM-DD".
  */
 function fromJson(text) {
-  return withDates(JSON.parse(text))
+  const value = JSON.parse(text)
+  // Most results (a state, an id) have no time and skip the walk: a time key's text ends in
+  // `At":`, `Start":` or `End":`.
+  return TIME_KEY.test(text) ? withDates(value) : value
 }
+
+const TIME_KEY = /At":|Start":|End":/
 
 function withDates(value) {
   if (value === null || typeof value !== 'object') return value

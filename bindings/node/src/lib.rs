@@ -15,6 +15,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+mod camel;
 mod promise;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -59,46 +60,8 @@ fn to_json(value: &impl serde::Serialize) -> napi::Result<String> {
 /// JavaScript: for a Promise this runs on the core's runtime, off the event loop, and it
 /// leaves the wrapper only `JSON.parse` and the Dates (BENCHMARKS.md, Node).
 fn js_json(value: &impl serde::Serialize) -> Result<String, Error> {
-    let to_json_error = |e: serde_json::Error| Error::internal(format!("result to JSON: {e}"));
-    let mut value = serde_json::to_value(value).map_err(to_json_error)?;
-    camel_case_keys(&mut value);
-    serde_json::to_string(&value).map_err(to_json_error)
-}
-
-fn camel_case_keys(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Array(items) => items.iter_mut().for_each(camel_case_keys),
-        serde_json::Value::Object(map) => {
-            // `preserve_order`: the fields keep the order the core declares them in.
-            *map = std::mem::take(map)
-                .into_iter()
-                .map(|(key, mut item)| {
-                    if key != "raw" {
-                        camel_case_keys(&mut item);
-                    }
-                    (camel_case(&key), item)
-                })
-                .collect();
-        }
-        _ => {}
-    }
-}
-
-/// `upload_id` -> `uploadId`.
-fn camel_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    let mut upper = false;
-    for c in key.chars() {
-        match c {
-            '_' => upper = true,
-            c if upper => {
-                out.extend(c.to_uppercase());
-                upper = false;
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    let json = serde_json::to_string(value).map_err(|e| Error::internal(format!("result to JSON: {e}")))?;
+    Ok(camel::camel_case_keys(&json))
 }
 
 /// A finished call's value on its way to JavaScript. Its `Debug` names the variant only: the
@@ -134,6 +97,25 @@ impl ToNapiValue for Out {
 }
 
 type Work = Pin<Box<dyn Future<Output = Result<Out, Error>> + Send>>;
+
+thread_local! {
+    /// The core's runtime as this JavaScript thread first got it. `runtime::handle()` takes the
+    /// core's lock and asks the system for the process id (to start a new runtime after a
+    /// fork) each time, on the path of every call; a Node process neither forks nor shuts the
+    /// runtime down.
+    static RUNTIME: std::cell::RefCell<Option<tokio::runtime::Handle>> = const { std::cell::RefCell::new(None) };
+}
+
+fn runtime() -> napi::Result<tokio::runtime::Handle> {
+    RUNTIME.with(|cached| {
+        if let Some(handle) = &*cached.borrow() {
+            return Ok(handle.clone());
+        }
+        let handle = anaf_core::runtime::handle().map_err(|e| js_error(&e))?;
+        *cached.borrow_mut() = Some(handle.clone());
+        Ok(handle)
+    })
+}
 
 fn json_work<T: serde::Serialize>(work: impl Future<Output = Result<T, Error>> + Send + 'static) -> Work {
     Box::pin(async move { js_json(&work.await?).map(Out::Json) })
@@ -181,7 +163,7 @@ impl Call {
     }
 
     fn start<'env>(self, env: &'env Env, cancel_key: Option<u32>) -> napi::Result<Unknown<'env>> {
-        let runtime = anaf_core::runtime::handle().map_err(|e| js_error(&e))?;
+        let runtime = runtime()?;
         let (settle, promise) = promise::new(env)?;
         let cancel = cancel_key.map(|key| {
             let token = match lock(&CANCELLABLE).get_mut(&key) {
@@ -370,7 +352,7 @@ impl Hub {
         work: Work,
         dispatcher: &Function<'_, DispatchArgs, ()>,
     ) -> napi::Result<Result<Out, Error>> {
-        let runtime = anaf_core::runtime::handle().map_err(|e| js_error(&e))?;
+        let runtime = runtime()?;
         let waiter = Hub::next_id(&mut lock(&self.state));
         runtime.spawn(async move {
             let outcome = work.await;

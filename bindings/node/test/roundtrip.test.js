@@ -53,7 +53,9 @@ test('a full round trip, results typed, the ZIP byte-exact', async (t) => {
   const records = await client.etransportList(SELLER, 1)
   assert.deepEqual(records.map((r) => r.uploadId), [transport.uploadId])
   assert.ok(records[0].createdAt instanceof Date)
-  assert.equal(typeof records[0].raw, 'object')
+  // ANAF's own record keeps its keys as ANAF wrote them; only the client's fields are camelCase.
+  assert.equal(records[0].raw.id_incarcare, String(transport.uploadId))
+  assert.equal(records[0].raw.idIncarcare, undefined)
   const byUit = await client.etransportInfo(SELLER, { uit: transport.uit })
   assert.deepEqual(byUit.map((r) => r.uit), [transport.uit])
 
