@@ -85,7 +85,17 @@ impl Failure {
     /// The lines a person reads: what happened (with ANAF's text), then what to do.
     pub fn explain(&self) -> (String, Option<String>) {
         match self {
-            Failure::Anaf(error) => (error.to_string(), next_step(error)),
+            Failure::Anaf(error) => {
+                let next = next_step(error);
+                let what = error.to_string();
+                // The core's sentence ends with its hint; when that hint is what to do, it is
+                // said once, on its own line.
+                let what = match error.hint().filter(|hint| next.as_deref() == Some(*hint)) {
+                    Some(hint) => what.strip_suffix(&format!(". {hint}")).unwrap_or(&what).to_owned(),
+                    None => what,
+                };
+                (what, next)
+            }
             Failure::AnafNext(error, next) => (error.to_string(), Some(next.clone())),
             Failure::Usage { message, hint } => (message.clone(), hint.clone()),
             Failure::Other(message) => (message.clone(), None),

@@ -804,6 +804,13 @@ fn limits_auth_and_transport_failures_have_their_exit_codes() {
     let human = world.run(&["efactura", "status", &upload_id]);
     assert_eq!(code(&human), 5, "{}", text(&human));
     assert!(stdout(&human).contains("midnight, Bucharest time"), "{}", text(&human));
+    // The core's hint is said once, as what to do, not also at the end of the error.
+    assert_eq!(
+        stdout(&human).matches("wait for the reset").count(),
+        1,
+        "{}",
+        text(&human)
+    );
     assert_eq!(world.sandbox.requests().len(), requests, "nothing sent");
 
     let world = World::instant().logged_in();
