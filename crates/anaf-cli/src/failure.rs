@@ -87,12 +87,11 @@ impl Failure {
         match self {
             Failure::Anaf(error) => {
                 let next = next_step(error);
-                let what = error.to_string();
-                // The core's sentence ends with its hint; when that hint is what to do, it is
-                // said once, on its own line.
-                let what = match error.hint().filter(|hint| next.as_deref() == Some(*hint)) {
-                    Some(hint) => what.strip_suffix(&format!(". {hint}")).unwrap_or(&what).to_owned(),
-                    None => what,
+                // When the core's hint is what to do, it is said once, on its own line.
+                let what = if error.hint().is_some() && next.as_deref() == error.hint() {
+                    error.without_hint().to_string()
+                } else {
+                    error.to_string()
                 };
                 (what, next)
             }

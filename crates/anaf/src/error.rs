@@ -388,6 +388,12 @@ impl Error {
         self.inner.hint.as_deref()
     }
 
+    /// The error's sentence without its [`hint`](Error::hint) (which `Display` ends with), for
+    /// a program that says the hint on a line of its own.
+    pub fn without_hint(&self) -> impl fmt::Display + '_ {
+        WithoutHint(self)
+    }
+
     /// The upload this error concerns, when the upload itself succeeded (e.g. polling its state
     /// failed in `upload_and_wait`).
     pub fn upload_id(&self) -> Option<u64> {
@@ -508,15 +514,25 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.inner.message)?;
-        if let Some(status) = self.inner.http_status {
-            write!(f, " (HTTP {status})")?;
-        }
-        if let Some(text) = &self.inner.anaf_message {
-            write!(f, ": ANAF says \"{text}\"")?;
-        }
+        WithoutHint(self).fmt(f)?;
         if let Some(hint) = &self.inner.hint {
             write!(f, ". {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+struct WithoutHint<'a>(&'a Error);
+
+impl fmt::Display for WithoutHint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.0.inner;
+        write!(f, "{}", inner.message)?;
+        if let Some(status) = inner.http_status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if let Some(text) = &inner.anaf_message {
+            write!(f, ": ANAF says \"{text}\"")?;
         }
         Ok(())
     }
@@ -845,5 +861,13 @@ mod tests {
             e.to_string(),
             "ANAF has no such item (HTTP 200): ANAF says \"Nu exista factura cu id_incarcare= 15000\""
         );
+    }
+
+    #[test]
+    fn without_hint_is_display_less_its_hint() {
+        let e = from_anaf_text("Nu exista factura cu id_incarcare= 15000", 200).with_hint("check the id");
+        let plain = "ANAF has no such item (HTTP 200): ANAF says \"Nu exista factura cu id_incarcare= 15000\"";
+        assert_eq!(e.to_string(), format!("{plain}. check the id"));
+        assert_eq!(e.without_hint().to_string(), plain);
     }
 }
